@@ -1,0 +1,364 @@
+"""PDQ perceptual hashes of photos, as the ThreatExchange reference computes them.
+
+Pipeline (reference: ThreatExchange `hashing/hashing.pdf`, `pdq/cpp/hashing/pdqhashing.cpp`):
+luma 0.299 R + 0.587 G + 0.114 B; two box-filter passes per axis and decimation to 64x64;
+a 16x64 DCT on both axes (DC skipped); each of the 256 coefficients is a bit: above the median.
+Quality is the summed 64x64 gradient / 90, capped at 100.
+
+The downsampling stage is computed exactly in integers (see `_resample`): every path
+(pure Python, numpy, Pyodide) then produces the same 64x64 buffer, and one shared step turns it
+into the hash, so our paths agree bit for bit. The reference computes in float32, so it can
+differ from us when a DCT coefficient sits right at the median: a bit or two, rarely.
+
+Input is a pixel buffer as the browser's `getImageData` gives it: `hash_rgba(data, w, h)` with
+`data` of w*h*4 RGBA bytes. Alpha is ignored (callers composite it first: `pyhash.images` puts
+transparent pixels on white).
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal, Union
+
+from ._resample import OUTPUT_SIZE, AxisWeights, axis_weights
+
+Buffer = Union[bytes, bytearray, memoryview]
+Backend = Literal["auto", "pure", "numpy"]
+
+HASH_BITS = 256
+HEX_LENGTH = 64
+MATCH_THRESHOLD = 31  # ThreatExchange's recommended Hamming distance for a match
+MIN_HASHABLE_DIM = 5  # the reference gives smaller images the all-zero hash and quality 0
+ZERO_HASH = "0" * HEX_LENGTH
+
+# Luma weights as integers over 1000: exact, and the reference's 0.299/0.587/0.114.
+LUMA_R, LUMA_G, LUMA_B, LUMA_SCALE = 299, 587, 114, 1000
+
+DIHEDRAL_NAMES = (
+    "original",
+    "rotate90",
+    "rotate180",
+    "rotate270",
+    "flip_x",
+    "flip_y",
+    "flip_plus1",
+    "flip_minus1",
+)
+
+
+@dataclass(frozen=True)
+class PDQHash:
+    """A PDQ hash as ThreatExchange prints it: 64 lowercase hex digits and quality 0..100."""
+
+    hash: str
+    quality: int
+
+
+@dataclass(frozen=True)
+class DihedralHashes:
+    """The hashes of the image's 8 rotations/flips, all from one DCT (reference semantics)."""
+
+    hashes: dict[str, str]
+    quality: int
+
+
+try:  # Python 3.12+ (Pyodide): a C loop with exact integer arithmetic.
+    _sumprod = math.sumprod  # type: ignore[attr-defined]
+except AttributeError:  # Python 3.11
+
+    def _sumprod(p: Sequence[int], q: Sequence[int]) -> int:
+        return sum(map(operator.mul, p, q))
+
+
+# ---------------------------------------------------------------------------------------------
+# Input handling
+
+
+def _check_dimensions(data: Buffer, width: int, height: int, channels: int) -> memoryview:
+    if not isinstance(width, int) or not isinstance(height, int) or width < 1 or height < 1:
+        raise ValueError(f"width and height must be positive integers, got {width!r} x {height!r}")
+    view = memoryview(data).cast("B") if not isinstance(data, memoryview) or data.format != "B" else data
+    expected = width * height * channels
+    if view.nbytes != expected:
+        raise ValueError(
+            f"pixel buffer has {view.nbytes} bytes; {width}x{height} with {channels} channels needs {expected}"
+        )
+    return view
+
+
+def to_rgba(data: Buffer, width: int, height: int, channels: int) -> memoryview:
+    """Expand RGB (3) or grey (1) pixels to RGBA; RGBA passes through without a copy."""
+    if channels not in (1, 3, 4):
+        raise ValueError(f"channels must be 1 (grey), 3 (RGB) or 4 (RGBA), got {channels!r}")
+    view = _check_dimensions(data, width, height, channels)
+    if channels == 4:
+        return view
+    out = bytearray(width * height * 4)
+    # Strided slice assignment is a C loop: no per-pixel Python work.
+    for c in range(3):
+        out[c::4] = view if channels == 1 else view[c::3]
+    return memoryview(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# Stage 1: exact downsampling sums. The result is 4096 integers N[i][j] (row-major); the 64x64
+# buffer value is N[i][j] / (LUMA_SCALE * rows[i].den * cols[j].den).
+
+
+def _contributions(rows: Sequence[AxisWeights], row_start: int, row_stop: int) -> dict[int, list[tuple[int, int]]]:
+    """For each image row in [row_start, row_stop): the output rows it feeds, with weights."""
+    by_row: dict[int, list[tuple[int, int]]] = {}
+    for i, weights in enumerate(rows):
+        for k, num in enumerate(weights.nums):
+            r = weights.start + k
+            if num and row_start <= r < row_stop:
+                by_row.setdefault(r, []).append((i, num))
+    return by_row
+
+
+def _sums_pure(rgba: memoryview, width: int, height: int, row_start: int, row_stop: int) -> list[int]:
+    """Stage 1 in pure Python, with the per-pixel work inside big-integer C loops.
+
+    One image row read as one little-endian integer holds its pixels in 32-bit lanes. Masking
+    out a channel leaves 24 spare bits per lane, so `accumulator += channel * weight` sums many
+    rows in every lane at once without lanes spilling into each other. When the weights could
+    overflow 32-bit lanes (very elongated images), pixels are split by parity into 64-bit lanes.
+    """
+    rows = axis_weights(height)
+    cols = axis_weights(width)
+    phases = 1 if 255 * max(w.den for w in rows) < 1 << 32 else 2
+    lane_bytes = 4 * phases
+    lanes_per_phase = -(-width // phases)
+    mask = int.from_bytes((b"\xff" + b"\x00" * (lane_bytes - 1)) * lanes_per_phase, "little")
+    # One (shift, phase, channel) per extracted plane; shift 0 needs no shift.
+    planes = [(32 * q + 8 * c, q, c) for q in range(phases) for c in range(3)]
+
+    acc = [[0] * len(planes) for _ in range(OUTPUT_SIZE)]
+    row_bytes = width * 4
+    for r, targets in sorted(_contributions(rows, row_start, row_stop).items()):
+        offset = (r - row_start) * row_bytes
+        x = int.from_bytes(rgba[offset : offset + row_bytes], "little")
+        extracted = [(x >> shift if shift else x) & mask for shift, _, _ in planes]
+        for i, num in targets:
+            a = acc[i]
+            for p, plane in enumerate(extracted):
+                a[p] += plane * num
+
+    # Per output column and phase: which weights multiply which lanes.
+    column_slices = []
+    for weights in cols:
+        parts = []
+        for q in range(phases):
+            k0 = (q - weights.start) % phases
+            nums = weights.nums[k0::phases]
+            if nums:
+                lane0 = (weights.start + k0) // phases
+                parts.append((q, nums, lane0, lane0 + len(nums)))
+        column_slices.append(parts)
+
+    fmt = "I" if phases == 1 else "Q"
+    coefficients = (LUMA_R, LUMA_G, LUMA_B)
+    sums: list[int] = []
+    for i in range(OUTPUT_SIZE):
+        # lanes[q][c]: the accumulated channel c of phase q, one integer per pixel.
+        lanes = [[memoryview(b"")] * 3 for _ in range(phases)]
+        for p, (_, q, c) in enumerate(planes):
+            lanes[q][c] = memoryview(acc[i][p].to_bytes(lanes_per_phase * lane_bytes, "little")).cast(fmt)
+        for parts in column_slices:
+            total = 0
+            for q, nums, lo, hi in parts:
+                for c in range(3):
+                    total += coefficients[c] * _sumprod(nums, lanes[q][c][lo:hi])
+            sums.append(total)
+    return sums
+
+
+def _sums_numpy(rgba: memoryview, width: int, height: int, row_start: int, row_stop: int) -> list[int] | None:
+    """Stage 1 with numpy: the same exact integers. None when numpy can't import or could overflow."""
+    try:
+        import numpy as np
+    except ImportError:
+        return None
+    rows = axis_weights(height)
+    cols = axis_weights(width)
+    max_row_den = max(w.den for w in rows)
+    max_col_den = max(w.den for w in cols)
+    # Vertical sums are integers below 255000 * den: exact in float64 (BLAS may reorder, but
+    # integer partial sums below 2**53 are exact in any order). The horizontal step multiplies by
+    # up to the column denominator, so it runs in int64, which must not overflow.
+    if 255 * LUMA_SCALE * max_row_den * max_col_den >= 1 << 62:
+        return None
+    pixels = np.frombuffer(rgba, dtype=np.uint8).reshape(row_stop - row_start, width, 4)
+    luma_weights = np.array([LUMA_R, LUMA_G, LUMA_B], dtype=np.float64)
+    vertical = np.zeros((OUTPUT_SIZE, width), dtype=np.int64)
+    for i, weights in enumerate(rows):
+        lo, hi = max(weights.start, row_start), min(weights.stop, row_stop)
+        if lo >= hi:
+            continue
+        nums = np.array(weights.nums[lo - weights.start : hi - weights.start], dtype=np.float64)
+        block = pixels[lo - row_start : hi - row_start, :, :3]
+        per_channel = np.tensordot(nums, block, axes=(0, 0))  # (width, 3), exact integers
+        vertical[i] = (per_channel @ luma_weights).astype(np.int64)
+    out = np.empty((OUTPUT_SIZE, OUTPUT_SIZE), dtype=np.int64)
+    for j, weights in enumerate(cols):
+        out[:, j] = vertical[:, weights.start : weights.stop] @ np.array(weights.nums, dtype=np.int64)
+    return [int(v) for v in out.ravel()]
+
+
+def _downsample_sums(rgba: memoryview, width: int, height: int, backend: Backend) -> list[int]:
+    if backend not in ("auto", "pure", "numpy"):
+        raise ValueError(f"backend must be 'auto', 'pure' or 'numpy', got {backend!r}")
+    if backend != "pure":
+        sums = _sums_numpy(rgba, width, height, 0, height)
+        if sums is not None:
+            return sums
+        if backend == "numpy":
+            raise RuntimeError("the numpy backend is unavailable (numpy not importable, or the image too elongated)")
+    return _sums_pure(rgba, width, height, 0, height)
+
+
+def buffer_from_sums(sums: Sequence[int], width: int, height: int) -> list[list[float]]:
+    """The 64x64 luma buffer: each exact rational rounded once to the nearest float64."""
+    rows = axis_weights(height)
+    cols = axis_weights(width)
+    buffer = []
+    for i, rw in enumerate(rows):
+        scale = LUMA_SCALE * rw.den
+        # int / int is correctly rounded in Python, so every path gets the same float.
+        buffer.append([sums[i * OUTPUT_SIZE + j] / (scale * cw.den) for j, cw in enumerate(cols)])
+    return buffer
+
+
+# ---------------------------------------------------------------------------------------------
+# Stage 2: the shared step from the 64x64 buffer to bits. Pure Python on 4096 values; its float
+# operations are the same on every platform (fsum is exactly rounded; the DCT matrix is
+# computed in integers rather than with the platform's cos, which may differ in the last bit).
+
+
+def _dct_matrix() -> tuple[tuple[float, ...], ...]:
+    """sqrt(2/64) * cos(pi / 128 * (i + 1) * (2j + 1)), i < 16, j < 64, correctly rounded."""
+    bits = 120
+    one = 1 << bits
+    pi = 314159265358979323846264338327950288419716939937510582097494459 * one // 10**62
+    scale = math.isqrt(2 << (2 * bits)) // 8  # sqrt(2/64) = sqrt(2) / 8
+
+    def cos_fixed(m: int) -> int:  # cos(pi * m / 128) in fixed point
+        m %= 256
+        if m > 128:
+            m = 256 - m
+        sign = 1
+        if m > 64:
+            m, sign = 128 - m, -1
+        x = pi * m // 128
+        term, total, k = one, one, 0
+        while term:
+            k += 2
+            term = -term * x // one * x // one // ((k - 1) * k)
+            total += term
+        return sign * total
+
+    return tuple(
+        tuple((scale * cos_fixed((i + 1) * (2 * j + 1)) >> bits) / one for j in range(64)) for i in range(16)
+    )
+
+
+_DCT = _dct_matrix()
+
+
+def _dct16(buffer: Sequence[Sequence[float]]) -> list[list[float]]:
+    """B = D A D^T with D the 16x64 DCT matrix."""
+    columns = list(zip(*buffer))
+    t = [[math.fsum(map(operator.mul, d, col)) for col in columns] for d in _DCT]
+    return [[math.fsum(map(operator.mul, t_row, d)) for d in _DCT] for t_row in t]
+
+
+def _quality(buffer: Sequence[Sequence[float]]) -> int:
+    """Sum of truncated gradient magnitudes (in percent of 255), / 90, capped at 100."""
+    total = 0
+    for i in range(64):
+        row = buffer[i]
+        below = buffer[i + 1] if i < 63 else None
+        for j in range(64):
+            u = row[j]
+            if below is not None:
+                total += abs(int((u - below[j]) * 100 / 255))
+            if j < 63:
+                total += abs(int((u - row[j + 1]) * 100 / 255))
+    return min(total // 90, 100)
+
+
+def _bits_to_hex(coefficients: Sequence[Sequence[float]]) -> str:
+    flat = [v for row in coefficients for v in row]
+    # The reference's Torben median of 256 values is the 128th smallest.
+    median = sorted(flat)[127]
+    value = 0
+    for k, v in enumerate(flat):
+        if v > median:
+            value |= 1 << k
+    # Bit i*16+j lives in 16-bit word i; words print from 15 down to 0: one big-endian number.
+    return format(value, "064x")
+
+
+def _dihedral(b: Sequence[Sequence[float]]) -> dict[str, list[list[float]]]:
+    """DCT coefficients of the rotated/flipped image, by sign flips and transposition."""
+    r16 = range(16)
+    return {
+        "original": [list(row) for row in b],
+        "rotate90": [[b[j][i] if i & 1 else -b[j][i] for j in r16] for i in r16],
+        "rotate180": [[-b[i][j] if (i + j) & 1 else b[i][j] for j in r16] for i in r16],
+        "rotate270": [[b[j][i] if j & 1 else -b[j][i] for j in r16] for i in r16],
+        "flip_x": [[b[i][j] if i & 1 else -b[i][j] for j in r16] for i in r16],
+        "flip_y": [[b[i][j] if j & 1 else -b[i][j] for j in r16] for i in r16],
+        "flip_plus1": [[b[j][i] for j in r16] for i in r16],
+        "flip_minus1": [[-b[j][i] if (i + j) & 1 else b[j][i] for j in r16] for i in r16],
+    }
+
+
+def hash_from_buffer(buffer: Sequence[Sequence[float]]) -> PDQHash:
+    """PDQ hash of a 64x64 luma buffer (already downsampled)."""
+    return PDQHash(_bits_to_hex(_dct16(buffer)), _quality(buffer))
+
+
+# ---------------------------------------------------------------------------------------------
+# Public entry points
+
+
+def _too_small(width: int, height: int) -> bool:
+    return width < MIN_HASHABLE_DIM or height < MIN_HASHABLE_DIM
+
+
+def hash_rgba(data: Buffer, width: int, height: int, *, backend: Backend = "auto") -> PDQHash:
+    """PDQ hash of width*height RGBA pixels (row-major, as `getImageData` returns them)."""
+    return hash_pixels(data, width, height, 4, backend=backend)
+
+
+def hash_pixels(data: Buffer, width: int, height: int, channels: int, *, backend: Backend = "auto") -> PDQHash:
+    """PDQ hash of row-major pixels with 4 (RGBA), 3 (RGB) or 1 (grey) channels."""
+    rgba = to_rgba(data, width, height, channels)
+    if _too_small(width, height):
+        return PDQHash(ZERO_HASH, 0)
+    buffer = buffer_from_sums(_downsample_sums(rgba, width, height, backend), width, height)
+    return hash_from_buffer(buffer)
+
+
+def dihedral_pixels(
+    data: Buffer, width: int, height: int, channels: int = 4, *, backend: Backend = "auto"
+) -> DihedralHashes:
+    """The hashes of all 8 rotations and flips of the image, from one downsample and one DCT."""
+    rgba = to_rgba(data, width, height, channels)
+    if _too_small(width, height):
+        return DihedralHashes({name: ZERO_HASH for name in DIHEDRAL_NAMES}, 0)
+    buffer = buffer_from_sums(_downsample_sums(rgba, width, height, backend), width, height)
+    coefficients = _dct16(buffer)
+    return DihedralHashes(
+        {name: _bits_to_hex(b) for name, b in _dihedral(coefficients).items()},
+        _quality(buffer),
+    )
+
+
+def distance(a: str, b: str) -> int:
+    """Hamming distance between two PDQ hashes given as 64 hex digits."""
+    return (int(a, 16) ^ int(b, 16)).bit_count()
