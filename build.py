@@ -1,0 +1,233 @@
+#!/usr/bin/env python3
+"""Kalkan's one entry point for setting up, running and testing the project.
+
+Standard library only: it runs with the system `python3` before any virtualenv exists.
+Every command first runs its setup steps (see SETUP_STEPS); each step is idempotent and skips
+itself quickly when nothing changed, so running a command twice costs almost nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tomllib
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+VENV_PYTHON = VENV / "bin" / "python"
+PIP_STAMP = VENV / ".kalkan-pip-stamp.json"  # what was installed, for which pyproject.toml
+NODE_MODULES = ROOT / "node_modules"
+NPM_STAMP = NODE_MODULES / ".kalkan-npm-stamp"  # npm ci wipes node_modules, stamp included
+DEMO_IMAGES = [
+    ROOT.parent / "shared" / "corpus" / "images" / "bridge-mods" / "aaa-orig.jpg",
+    ROOT.parent / "shared" / "corpus" / "images" / "bridge-mods" / "blur-a-little.jpg",
+]
+
+
+def log(message: str) -> None:
+    print(f"[build] {message}", flush=True)
+
+
+def sh(cmd: Sequence[str | Path], **kwargs: object) -> None:
+    """Run a command from the repo root, echoing it; stop the build if it fails."""
+    log("$ " + " ".join(str(c) for c in cmd))
+    subprocess.run([str(c) for c in cmd], cwd=ROOT, check=True, **kwargs)  # type: ignore[arg-type]
+
+
+def sha256_of(*paths: Path) -> str:
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+# --- setup steps -------------------------------------------------------------------------------
+# A step is a name and a function that makes one thing ready (and returns quickly if it already
+# is). Commands list the steps they need in SETUP_STEPS below; new setup (Debian packages such as
+# chromium, starting PostgreSQL, building the web bundle) goes there as another Step.
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    ensure: Callable[[], None]
+
+
+def expand_extras(extras: set[str]) -> set[str]:
+    """Extras plus those they pull in through self-references like "kalkan[decode,fast]"."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    optional: dict[str, list[str]] = project.get("optional-dependencies", {})
+    prefix = project["name"] + "["
+    result: set[str] = set()
+    todo = list(extras)
+    while todo:
+        extra = todo.pop()
+        if extra in result:
+            continue
+        result.add(extra)
+        for requirement in optional.get(extra, []):
+            if requirement.replace(" ", "").startswith(prefix):
+                todo += requirement.split("[", 1)[1].split("]", 1)[0].split(",")
+    return {e.strip() for e in result}
+
+
+def ensure_venv_python() -> None:
+    """.venv exists and its interpreter starts (a venv breaks if its base Python moved)."""
+    if VENV_PYTHON.exists():
+        if subprocess.run([VENV_PYTHON, "-c", "pass"], capture_output=True).returncode == 0:
+            return
+        log(f"{VENV} is broken; recreating it")
+        shutil.rmtree(VENV)
+    sh([sys.executable, "-m", "venv", VENV])
+
+
+def pip_install_step(extras: set[str]) -> Step:
+    """`pip install -e '.[extras]'` into .venv, skipped while pyproject.toml is unchanged and the
+    extras (expanded) were already installed for it."""
+
+    def ensure() -> None:
+        ensure_venv_python()
+        wanted = expand_extras(extras)
+        pyproject_hash = sha256_of(ROOT / "pyproject.toml")
+        stamp: dict[str, object] = {}
+        if PIP_STAMP.exists():
+            stamp = json.loads(PIP_STAMP.read_text())
+        installed = set(stamp.get("extras", [])) if stamp.get("pyproject") == pyproject_hash else set()
+        if wanted <= installed:
+            log(f"python deps up to date (.[{','.join(sorted(extras))}])")
+            return
+        # Keep what this pyproject already had installed, so `run` after `test` doesn't shrink it.
+        to_install = sorted(extras | installed)
+        PIP_STAMP.unlink(missing_ok=True)  # a failed install must not look successful next time
+        sh([VENV_PYTHON, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+            "-e", f".[{','.join(to_install)}]"])
+        PIP_STAMP.write_text(json.dumps(
+            {"pyproject": pyproject_hash, "extras": sorted(expand_extras(set(to_install)))}))
+
+    return Step(f"python venv .[{','.join(sorted(extras))}]", ensure)
+
+
+def ensure_node_modules() -> None:
+    """`npm ci` (exactly package-lock.json), skipped while node_modules matches the lock file."""
+    lock_hash = sha256_of(ROOT / "package.json", ROOT / "package-lock.json")
+    if NPM_STAMP.exists() and NPM_STAMP.read_text().strip() == lock_hash:
+        log("node_modules up to date")
+        return
+    if shutil.which("npm") is None:
+        sys.exit("[build] npm not found: Node.js 20+ with npm is needed (Pyodide runs under Node)")
+    sh(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], stdin=subprocess.DEVNULL)
+    NPM_STAMP.write_text(lock_hash + "\n")
+
+
+STEP_TEST_VENV = pip_install_step({"test"})
+STEP_RUN_VENV = pip_install_step({"decode", "fast"})
+STEP_NODE_MODULES = Step("node_modules (npm ci)", ensure_node_modules)
+
+# The one place that says what each command needs, in order.
+SETUP_STEPS: dict[str, list[Step]] = {
+    "setup": [STEP_TEST_VENV, STEP_NODE_MODULES],
+    "test": [STEP_TEST_VENV, STEP_NODE_MODULES],
+    "run": [STEP_RUN_VENV],
+}
+
+
+@contextmanager
+def build_lock() -> Iterator[None]:
+    """Serialise setup between concurrent build.py runs in this checkout (two pip installs into
+    one .venv corrupt it). flock on the repo directory itself needs no lock file."""
+    fd = os.open(ROOT, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def set_up(command: str) -> None:
+    with build_lock():
+        for step in SETUP_STEPS[command]:
+            step.ensure()
+
+
+# --- commands ----------------------------------------------------------------------------------
+
+
+def cmd_setup(args: argparse.Namespace, extra: list[str]) -> int:
+    set_up("setup")
+    log("setup done")
+    return 0
+
+
+def cmd_test(args: argparse.Namespace, extra: list[str]) -> int:
+    set_up("test")
+    cmd = [str(VENV_PYTHON), "-m", "pytest", *extra]
+    log("$ " + " ".join(cmd))
+    return subprocess.run(cmd, cwd=ROOT).returncode
+
+
+def cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
+    # For now: the pyhash CLI on a couple of corpus photos. The server replaces this later.
+    set_up("run")
+    files = extra or [str(p) for p in DEMO_IMAGES]
+    missing = [f for f in files if not Path(f).is_file()]
+    if missing:
+        log(f"missing input file(s): {', '.join(missing)} (the demo photos live in ../shared/corpus)")
+        return 2
+    cmd = [str(VENV_PYTHON), "-m", "pyhash", *(["--json"] if args.json else []), *files]
+    log("$ " + " ".join(cmd))
+    return subprocess.run(cmd, cwd=ROOT).returncode
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python3 build.py",
+        description="Set up, run and test Kalkan. Each command first installs what it needs "
+        "(.venv via pip, node_modules via npm ci) and skips that when nothing changed.",
+        epilog="examples:\n"
+        "  python3 build.py test                  # whole test suite\n"
+        "  python3 build.py test -k pyodide -x    # extra args go to pytest\n"
+        "  python3 build.py run                   # hash two demo photos with the pyhash CLI\n",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser(
+        "test", help="set up .venv (.[test]) and node_modules, then run pytest [PYTEST_ARGS...]",
+        description="Set up everything the test suite needs, then run pytest with any extra "
+        "arguments; exits with pytest's status. `test --help` shows pytest's help.",
+    ).set_defaults(func=cmd_test)
+    run = sub.add_parser(
+        "run", help="set up .venv (.[decode,fast]) and run `python -m pyhash` on demo photos [FILE...]",
+        description="Hash FILE... (default: two photos from ../shared/corpus/images/bridge-mods) "
+        "with the pyhash CLI. The server will replace this later.",
+    )
+    run.add_argument("--json", action="store_true", help="pass --json to the pyhash CLI")
+    run.add_argument("files", nargs="*", metavar="FILE", help="image or video files to hash")
+    run.set_defaults(func=cmd_run)
+    sub.add_parser(
+        "setup", help="only set up what `test` needs (.venv, node_modules)",
+    ).set_defaults(func=cmd_setup)
+    if argv[:1] == ["test"]:
+        # Everything after `test` goes to pytest verbatim (argparse would reorder or eat `--`).
+        args, extra = parser.parse_args(["test"]), argv[1:]
+    else:
+        args = parser.parse_args(argv)
+        extra = getattr(args, "files", [])
+    try:
+        return args.func(args, extra)
+    except subprocess.CalledProcessError as exc:
+        log(f"failed (exit {exc.returncode}): {' '.join(map(str, exc.cmd))}")
+        return exc.returncode or 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
