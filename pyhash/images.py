@@ -88,7 +88,13 @@ class DecodedImage(NamedTuple):
 
 @dataclass(frozen=True)
 class ImageHashResult:
-    """One fingerprint of a photo. `orientation` is "displayed" (EXIF applied) or "raw"."""
+    """One fingerprint of a photo.
+
+    `orientation` is "displayed" (EXIF applied) or "raw" (pixels as stored). `transform` is
+    "original", or with `dihedral=True` one of `pdq.DIHEDRAL_NAMES`: the hash of the displayed
+    image rotated/flipped that way (for finding rotated or mirrored copies).
+    `width`/`height` are those of the hashed image before any dihedral transform.
+    """
 
     signal_type: Literal["pdq"]
     hash: str
@@ -96,6 +102,7 @@ class ImageHashResult:
     orientation: Orientation
     width: int
     height: int
+    transform: str = "original"
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -119,11 +126,12 @@ def decode_image(source: Source, *, orientation: Orientation = "displayed") -> D
     return DecodedImage(rgb.tobytes(), rgb.width, rgb.height)
 
 
-def hash_image_file(source: Source) -> list[ImageHashResult]:
+def hash_image_file(source: Source, *, dihedral: bool = False) -> list[ImageHashResult]:
     """PDQ hashes of an image: [displayed] or, when EXIF rotates/flips it, [displayed, raw].
 
-    Raises `ImageTooSmallError` for images under 5 pixels on a side, and the errors of
-    `decode_image` for input that cannot be decoded.
+    With `dihedral=True` the 7 other rotations/flips of the displayed image follow the displayed
+    hash (computed from the same DCT, so nearly free). Raises `ImageTooSmallError` for images
+    under 5 pixels on a side, and the errors of `decode_image` for input that cannot be decoded.
     """
     raw, exif_orientation = _decode_rgb(source)
     if raw.width < MIN_DIMENSION or raw.height < MIN_DIMENSION:
@@ -133,7 +141,15 @@ def hash_image_file(source: Source) -> list[ImageHashResult]:
             width=raw.width,
             height=raw.height,
         )
-    results = [_hash(_apply_orientation(raw, exif_orientation), "displayed")]
+    displayed = _apply_orientation(raw, exif_orientation)
+    if dihedral:
+        d = pdq.dihedral_pixels(displayed.tobytes(), displayed.width, displayed.height, 3)
+        results = [
+            ImageHashResult("pdq", d.hashes[name], d.quality, "displayed", displayed.width, displayed.height, name)
+            for name in pdq.DIHEDRAL_NAMES
+        ]
+    else:
+        results = [_hash(displayed, "displayed")]
     if exif_orientation in _ORIENTATION_FIX:
         results.append(_hash(raw, "raw"))
     return results

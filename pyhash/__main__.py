@@ -1,0 +1,5 @@
+"""`python -m pyhash`: see `pyhash.cli`."""
+
+from .cli import main
+
+raise SystemExit(main())
