@@ -1,0 +1,143 @@
+"""The one registry of signal types: what a hash is called, how it is checked and compared.
+
+The browser, the server's case API and the partner API all look types up here, so a hash is
+validated and matched the same way wherever it travels.
+
+    name        the name in Kalkan's own API (`pdq`, `md5`, `vpdq`)
+    wire_name   the StopNCII.org wire name (`ImagePDQ`, `VideoMD5`); None where StopNCII has none
+    validate    text -> the normalised value, or `InvalidHashError` saying which rule it broke
+    distance    (a, b) -> how far apart two normalised values are
+    threshold   the largest distance that still counts as a match
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Callable
+
+from . import pdq, vpdq
+from .errors import PyhashError
+
+__all__ = ["SignalType", "InvalidHashError", "SIGNAL_TYPES", "get", "by_wire_name"]
+
+
+class InvalidHashError(PyhashError):
+    """A submitted hash value breaks its type's format rule; the message states the rule."""
+
+
+@dataclass(frozen=True)
+class SignalType:
+    name: str
+    wire_name: str | None
+    media: str  # "photo" or "video": which files produce it
+    description: str
+    validate: Callable[[str], str]
+    distance: Callable[[str, str], int]
+    threshold: int
+
+    def matches(self, a: str, b: str) -> bool:
+        return self.distance(a, b) <= self.threshold
+
+
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_HEX32 = re.compile(r"[0-9a-f]{32}")
+
+
+def _require_str(value: object) -> str:
+    if not isinstance(value, str):
+        raise InvalidHashError(f"must be a string, got {type(value).__name__}")
+    return value
+
+
+def validate_pdq(value: str) -> str:
+    text = _require_str(value).lower()
+    if not _HEX64.fullmatch(text):
+        raise InvalidHashError(f"a PDQ hash must be exactly 64 hexadecimal characters, got {len(value)} characters")
+    if text == pdq.ZERO_HASH:
+        # The reference's hash for images under 5 pixels: it would match every other such image.
+        raise InvalidHashError("the all-zero PDQ hash comes from an image too small to fingerprint")
+    return text
+
+
+def validate_md5(value: str) -> str:
+    text = _require_str(value).lower()
+    if not _HEX32.fullmatch(text):
+        raise InvalidHashError(f"an MD5 hash must be exactly 32 hexadecimal characters, got {len(value)} characters")
+    return text
+
+
+def md5_distance(a: str, b: str) -> int:
+    """MD5 identifies exact copies only: 0 when equal, else 1."""
+    return 0 if a == b else 1
+
+
+def validate_vpdq(value: str) -> str:
+    """A vPDQ value is python-threatexchange's signal string: a JSON list of `hash,quality,seconds`."""
+    try:
+        features = vpdq.from_threatexchange_signal(_require_str(value))
+    except vpdq.VpdqFormatError as error:
+        raise InvalidHashError(f"not a vPDQ signal: {error}") from None
+    return vpdq.to_threatexchange_signal(features)
+
+
+def vpdq_distance(a: str, b: str) -> int:
+    """Percent of the compared video's (b) distinct good frames not found in the query video (a).
+
+    vPDQ's README matches when that share found is at least 80%: a distance of at most 20.
+    """
+    result = vpdq.compare(vpdq.from_threatexchange_signal(a), vpdq.from_threatexchange_signal(b))
+    return 100 - int(result.compared_match_percent)
+
+
+SIGNAL_TYPES: dict[str, SignalType] = {
+    t.name: t
+    for t in (
+        SignalType(
+            name="pdq",
+            wire_name="ImagePDQ",
+            media="photo",
+            description="PDQ perceptual hash of a photo: 64 hex digits",
+            validate=validate_pdq,
+            distance=pdq.distance,
+            threshold=pdq.MATCH_THRESHOLD,
+        ),
+        SignalType(
+            name="md5",
+            wire_name="VideoMD5",
+            media="video",
+            description="MD5 of a video file's bytes: 32 hex digits",
+            validate=validate_md5,
+            distance=md5_distance,
+            threshold=0,
+        ),
+        SignalType(
+            name="vpdq",
+            wire_name=None,
+            media="video",
+            description="vPDQ: PDQ hashes of one video frame per second",
+            validate=validate_vpdq,
+            distance=vpdq_distance,
+            threshold=100 - int(vpdq.COMPARED_MATCH_PERCENT),
+        ),
+    )
+}
+
+_BY_WIRE_NAME = {t.wire_name: t for t in SIGNAL_TYPES.values() if t.wire_name}
+
+
+def get(name: str) -> SignalType:
+    """The signal type called `name`, or `InvalidHashError` listing the known names."""
+    try:
+        return SIGNAL_TYPES[name]
+    except (KeyError, TypeError):
+        known = ", ".join(SIGNAL_TYPES)
+        raise InvalidHashError(f"unknown signal type {name!r}; known types: {known}") from None
+
+
+def by_wire_name(wire_name: str) -> SignalType:
+    try:
+        return _BY_WIRE_NAME[wire_name]
+    except (KeyError, TypeError):
+        known = ", ".join(_BY_WIRE_NAME)
+        raise InvalidHashError(f"unknown StopNCII signal type {wire_name!r}; known: {known}") from None
