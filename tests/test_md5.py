@@ -115,3 +115,17 @@ def test_200mb_stream_in_constant_memory() -> None:
     assert via_chunks == via_file == reference.hexdigest()
     # A couple of chunks alive at once at most, nothing proportional to the 200 MB.
     assert peak < 4 * chunk, peak
+
+
+def test_same_digest_in_pyodide(pyodide) -> None:
+    data = random.Random(3).randbytes(300_000)
+    code = (
+        "from pyhash.md5 import MD5Hasher\n"
+        "native = MD5Hasher()\n"
+        "pure = MD5Hasher(pure_python=True)\n"
+        "for i in range(0, len(data), 65_537):\n"
+        "    native.update(data[i : i + 65_537]); pure.update(data[i : i + 65_537])\n"
+        "result = [native.is_native, native.hexdigest(), pure.hexdigest()]\n"
+    )
+    expected = hashlib.md5(data).hexdigest()
+    assert pyodide.run(code, data=data) == [True, expected, expected]
