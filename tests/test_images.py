@@ -546,7 +546,7 @@ def test_symlink_loop_is_a_plain_read_error(tmp_path: Path) -> None:
         hash_image_file(loop)
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file; tests/test_cli.py covers this as 'nobody'")
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file; tests/test_cli.py drops that right with setpriv")
 def test_permission_denied(tmp_path: Path) -> None:
     path = tmp_path / "secret.jpg"
     path.write_bytes(ORIGINAL.read_bytes())
