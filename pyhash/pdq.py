@@ -177,34 +177,37 @@ def _sums_pure(rgba: memoryview, width: int, height: int, row_start: int, row_st
 
 
 def _sums_numpy(rgba: memoryview, width: int, height: int, row_start: int, row_stop: int) -> list[int] | None:
-    """Stage 1 with numpy: the same exact integers. None when numpy can't import or could overflow."""
+    """Stage 1 with numpy: the same exact integers. None when numpy can't import or could overflow.
+
+    Float BLAS is exact here: every product and partial sum is an integer below the type's
+    exact range (2**24 for float32, 2**53 for float64), so no summation order can round.
+    """
     try:
         import numpy as np
     except ImportError:
         return None
     rows = axis_weights(height)
     cols = axis_weights(width)
-    max_row_den = max(w.den for w in rows)
-    max_col_den = max(w.den for w in cols)
-    # Vertical sums are integers below 255000 * den: exact in float64 (BLAS may reorder, but
-    # integer partial sums below 2**53 are exact in any order). The horizontal step multiplies by
-    # up to the column denominator, so it runs in int64, which must not overflow.
-    if 255 * LUMA_SCALE * max_row_den * max_col_den >= 1 << 62:
+    vertical_bound = 255 * max(w.den for w in rows)
+    total_bound = LUMA_SCALE * vertical_bound * max(w.den for w in cols)
+    if total_bound >= 1 << 62:
         return None
-    pixels = np.frombuffer(rgba, dtype=np.uint8).reshape(row_stop - row_start, width, 4)
-    luma_weights = np.array([LUMA_R, LUMA_G, LUMA_B], dtype=np.float64)
-    vertical = np.zeros((OUTPUT_SIZE, width), dtype=np.int64)
+    vertical_type = np.float32 if vertical_bound < 1 << 24 else np.float64
+    pixels = np.frombuffer(rgba, dtype=np.uint8).reshape(row_stop - row_start, width * 4)
+    vertical = np.zeros((OUTPUT_SIZE, width * 4), dtype=vertical_type)
     for i, weights in enumerate(rows):
         lo, hi = max(weights.start, row_start), min(weights.stop, row_stop)
-        if lo >= hi:
-            continue
-        nums = np.array(weights.nums[lo - weights.start : hi - weights.start], dtype=np.float64)
-        block = pixels[lo - row_start : hi - row_start, :, :3]
-        per_channel = np.tensordot(nums, block, axes=(0, 0))  # (width, 3), exact integers
-        vertical[i] = (per_channel @ luma_weights).astype(np.int64)
-    out = np.empty((OUTPUT_SIZE, OUTPUT_SIZE), dtype=np.int64)
+        if lo < hi:
+            nums = np.array(weights.nums[lo - weights.start : hi - weights.start], dtype=vertical_type)
+            vertical[i] = nums @ pixels[lo - row_start : hi - row_start].astype(vertical_type)
+    luma = vertical.reshape(OUTPUT_SIZE, width, 4)[:, :, :3].astype(np.float64) @ np.array(
+        [LUMA_R, LUMA_G, LUMA_B], dtype=np.float64
+    )
+    horizontal_type = np.float64 if total_bound < 1 << 53 else np.int64
+    column_weights = np.zeros((width, OUTPUT_SIZE), dtype=horizontal_type)
     for j, weights in enumerate(cols):
-        out[:, j] = vertical[:, weights.start : weights.stop] @ np.array(weights.nums, dtype=np.int64)
+        column_weights[weights.start : weights.stop, j] = weights.nums
+    out = luma.astype(horizontal_type) @ column_weights
     return [int(v) for v in out.ravel()]
 
 
