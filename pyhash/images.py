@@ -236,6 +236,8 @@ def _open_pillow(fp: BinaryIO) -> Iterator[Image.Image]:
     try:
         with warnings.catch_warnings():
             # Pillow warns above its own limit (~89 MP), below our 100 MP cap; we check ourselves.
+            # We leave Image.MAX_IMAGE_PIXELS alone: it is process-wide, and other code may rely
+            # on it. (catch_warnings is process-wide too, but only for this short header parse.)
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             im = Image.open(fp, formats=FORMATS)
     except Image.DecompressionBombError as e:
@@ -254,7 +256,7 @@ def _open_pillow(fp: BinaryIO) -> Iterator[Image.Image]:
             "This file is not an image in a format pyhash reads (JPEG, PNG, GIF, WebP, AVIF, BMP, ICO, TIFF)."
         ) from e
     except Exception as e:  # plugins raise assorted errors on malformed headers
-        raise DecodeError(f"The image header is damaged ({_detail(e)}).") from e
+        raise _damaged(e) from e
     with im:
         _check_size(*im.size)
         yield im
@@ -280,12 +282,13 @@ def _load(im: Image.Image) -> None:
     try:
         im.load()
     except Exception as e:  # decoders raise OSError, SyntaxError, ValueError, struct.error, ...
-        text = str(e)
-        if "truncated" in text.lower() or isinstance(e, EOFError):
-            raise DecodeError(
-                "The image file is incomplete (cut off before the end), so it cannot be fingerprinted."
-            ) from e
-        raise DecodeError(f"The image data is damaged and cannot be decoded ({_detail(e)}).") from e
+        raise _damaged(e) from e
+
+
+def _damaged(e: Exception) -> DecodeError:
+    if "truncated" in str(e).lower() or isinstance(e, EOFError):
+        return DecodeError("The image file is incomplete (cut off before the end), so it cannot be fingerprinted.")
+    return DecodeError(f"The image data is damaged and cannot be decoded ({_detail(e)}).")
 
 
 def _read_orientation(im: Image.Image) -> int:
