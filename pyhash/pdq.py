@@ -119,33 +119,92 @@ def _contributions(rows: Sequence[AxisWeights], row_start: int, row_stop: int) -
     return by_row
 
 
-def _sums_pure(rgba: memoryview, width: int, height: int, row_start: int, row_stop: int) -> list[int]:
-    """Stage 1 in pure Python, with the per-pixel work inside big-integer C loops.
+# Sums of up to this much weight fit 16-bit lanes: 255 * 257 = 65535.
+_SHORT_LANE_WEIGHT = 257
 
-    One image row read as one little-endian integer holds its pixels in 32-bit lanes. Masking
-    out a channel leaves 24 spare bits per lane, so `accumulator += channel * weight` sums many
-    rows in every lane at once without lanes spilling into each other. When the weights could
-    overflow 32-bit lanes (very elongated images), pixels are split by parity into 64-bit lanes.
+
+def _vertical_short_lanes(
+    rgba: memoryview, width: int, rows: Sequence[AxisWeights], row_start: int, row_stop: int
+) -> list[list[int]]:
+    """Vertical sums, the fast way: per output row, R, G and B as integers with 32-bit lanes.
+
+    `int.from_bytes` of one image row holds each pixel in a 32-bit lane. Two masks split it into
+    16-bit lanes (R and B; G and A) with 8 spare bits each, so up to 257 units of weight can be
+    summed in place before the lanes are widened: two masked planes per row instead of three, and
+    the widening (flush) happens once per ~10 rows. Needs every weight <= 257.
     """
-    rows = axis_weights(height)
-    cols = axis_weights(width)
-    phases = 1 if 255 * max(w.den for w in rows) < 1 << 32 else 2
-    lane_bytes = 4 * phases
-    lanes_per_phase = -(-width // phases)
-    mask = int.from_bytes((b"\xff" + b"\x00" * (lane_bytes - 1)) * lanes_per_phase, "little")
-    # One (shift, phase, channel) per extracted plane; shift 0 needs no shift.
-    planes = [(32 * q + 8 * c, q, c) for q in range(phases) for c in range(3)]
+    row_bytes = width * 4
+    low_bytes = int.from_bytes(b"\xff\x00" * (2 * width), "little")  # bytes 0 and 2 of each pixel
+    low_halves = int.from_bytes(b"\xff\xff\x00\x00" * width, "little")  # bits 0-15 of each pixel
+    short = [[0, 0, 0] for _ in range(OUTPUT_SIZE)]  # (R|B plane, G|A plane, weight so far)
+    wide = [[0, 0, 0] for _ in range(OUTPUT_SIZE)]  # R, G, B
 
-    acc = [[0] * len(planes) for _ in range(OUTPUT_SIZE)]
+    def flush(i: int) -> None:
+        rb, ga, _ = short[i]
+        w = wide[i]
+        w[0] += rb & low_halves
+        w[1] += ga & low_halves
+        w[2] += (rb >> 16) & low_halves
+        short[i] = [0, 0, 0]
+
+    for r, targets in sorted(_contributions(rows, row_start, row_stop).items()):
+        offset = (r - row_start) * row_bytes
+        x = int.from_bytes(rgba[offset : offset + row_bytes], "little")
+        rb = x & low_bytes
+        ga = (x >> 8) & low_bytes
+        for i, num in targets:
+            s = short[i]
+            if s[2] + num > _SHORT_LANE_WEIGHT:
+                flush(i)
+                s = short[i]
+            s[0] += rb * num
+            s[1] += ga * num
+            s[2] += num
+    for i in range(OUTPUT_SIZE):
+        flush(i)
+    return wide
+
+
+def _vertical_masked(
+    rgba: memoryview, width: int, rows: Sequence[AxisWeights], row_start: int, row_stop: int, phases: int
+) -> list[list[int]]:
+    """Vertical sums for any weights: each channel masked into its own lane of 32 * phases bits.
+
+    With `phases` = 2, pixels are split by parity into 64-bit lanes, for weights whose sums
+    overflow 32 bits (images tens of thousands of pixels long). Result per output row: planes
+    ordered (phase 0: R, G, B; phase 1: R, G, B).
+    """
+    lane_bytes = 4 * phases
+    mask = int.from_bytes((b"\xff" + b"\x00" * (lane_bytes - 1)) * -(-width // phases), "little")
+    shifts = [32 * q + 8 * c for q in range(phases) for c in range(3)]
+    acc = [[0] * len(shifts) for _ in range(OUTPUT_SIZE)]
     row_bytes = width * 4
     for r, targets in sorted(_contributions(rows, row_start, row_stop).items()):
         offset = (r - row_start) * row_bytes
         x = int.from_bytes(rgba[offset : offset + row_bytes], "little")
-        extracted = [(x >> shift if shift else x) & mask for shift, _, _ in planes]
+        planes = [(x >> shift) & mask for shift in shifts]
         for i, num in targets:
             a = acc[i]
-            for p, plane in enumerate(extracted):
+            for p, plane in enumerate(planes):
                 a[p] += plane * num
+    return acc
+
+
+def _sums_pure(rgba: memoryview, width: int, height: int, row_start: int, row_stop: int) -> list[int]:
+    """Stage 1 in pure Python, with the per-pixel work inside big-integer C loops.
+
+    Vertical first: image rows, read as big integers with one lane per pixel, are summed with
+    their integer weights into 64 output rows, all pixels at once. Then each output row's lanes
+    are read back (`to_bytes` + `memoryview.cast`) and summed across with `sumprod`.
+    """
+    rows = axis_weights(height)
+    cols = axis_weights(width)
+    max_weight = max(max(w.nums) for w in rows)
+    phases = 1 if 255 * max(w.den for w in rows) < 1 << 32 else 2
+    if phases == 1 and max_weight <= _SHORT_LANE_WEIGHT:
+        acc = _vertical_short_lanes(rgba, width, rows, row_start, row_stop)
+    else:
+        acc = _vertical_masked(rgba, width, rows, row_start, row_stop, phases)
 
     # Per output column and phase: which weights multiply which lanes.
     column_slices = []
@@ -159,14 +218,20 @@ def _sums_pure(rgba: memoryview, width: int, height: int, row_start: int, row_st
                 parts.append((q, nums, lane0, lane0 + len(nums)))
         column_slices.append(parts)
 
+    lane_bytes = 4 * phases
+    lanes_per_phase = -(-width // phases)
     fmt = "I" if phases == 1 else "Q"
     coefficients = (LUMA_R, LUMA_G, LUMA_B)
     sums: list[int] = []
     for i in range(OUTPUT_SIZE):
         # lanes[q][c]: the accumulated channel c of phase q, one integer per pixel.
-        lanes = [[memoryview(b"")] * 3 for _ in range(phases)]
-        for p, (_, q, c) in enumerate(planes):
-            lanes[q][c] = memoryview(acc[i][p].to_bytes(lanes_per_phase * lane_bytes, "little")).cast(fmt)
+        lanes = [
+            [
+                memoryview(acc[i][3 * q + c].to_bytes(lanes_per_phase * lane_bytes, "little")).cast(fmt)
+                for c in range(3)
+            ]
+            for q in range(phases)
+        ]
         for parts in column_slices:
             total = 0
             for q, nums, lo, hi in parts:

@@ -191,3 +191,29 @@ def test_distance_counts_differing_bits() -> None:
     assert pdq.distance(a, a) == 0
     assert pdq.distance(a, "f" + "0" * 63) == 4
     assert pdq.distance(a, "f" * 64) == 256
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "path"),
+    [
+        (1200, 900, "short lanes"),  # weights <= 257: 16-bit lanes, widened every few rows
+        (33, 40000, "32-bit lanes"),  # window 313: weights too large for 16-bit lanes
+        (7, 40100, "64-bit lanes"),  # even window 314: sums overflow 32-bit lanes
+        (40100, 7, "short lanes"),  # long rows, short columns
+    ],
+)
+def test_every_vertical_lane_layout_agrees_with_numpy_and_native(width: int, height: int, path: str) -> None:
+    rows = axis_weights(height)
+    max_weight = max(max(w.nums) for w in rows)
+    wide = 255 * max(w.den for w in rows) >= 1 << 32
+    assert path == ("64-bit lanes" if wide else "32-bit lanes" if max_weight > 257 else "short lanes")
+    rng = np.random.default_rng(width * height)
+    small = rng.integers(0, 256, (max(2, height // 50), max(2, width // 50), 3), dtype=np.uint8)
+    from PIL import Image
+
+    rgb = np.asarray(Image.fromarray(small).resize((width, height), Image.BILINEAR))
+    pure = pdq.hash_pixels(rgb.tobytes(), width, height, 3, backend="pure")
+    assert pure == pdq.hash_pixels(rgb.tobytes(), width, height, 3, backend="numpy")
+    reference, quality = native_hash(rgb)
+    assert pdq.distance(reference, pure.hash) <= 2
+    assert abs(quality - pure.quality) <= 1
