@@ -131,11 +131,14 @@ def _vertical_short_lanes(
     `int.from_bytes` of one image row holds each pixel in a 32-bit lane. Two masks split it into
     16-bit lanes (R and B; G and A) with 8 spare bits each, so up to 257 units of weight can be
     summed in place before the lanes are widened: two masked planes per row instead of three, and
-    the widening (flush) happens once per ~10 rows. Needs every weight <= 257.
+    the widening (flush) happens once per ~10 rows. The rare larger weight (the last output
+    row, where the reference's window meets the border, has weights over a larger denominator)
+    goes straight into the wide lanes, one masked channel at a time.
     """
     row_bytes = width * 4
     low_bytes = int.from_bytes(b"\xff\x00" * (2 * width), "little")  # bytes 0 and 2 of each pixel
     low_halves = int.from_bytes(b"\xff\xff\x00\x00" * width, "little")  # bits 0-15 of each pixel
+    first_byte = int.from_bytes(b"\xff\x00\x00\x00" * width, "little")  # byte 0 of each pixel
     short = [[0, 0, 0] for _ in range(OUTPUT_SIZE)]  # (R|B plane, G|A plane, weight so far)
     wide = [[0, 0, 0] for _ in range(OUTPUT_SIZE)]  # R, G, B
 
@@ -153,6 +156,11 @@ def _vertical_short_lanes(
         rb = x & low_bytes
         ga = (x >> 8) & low_bytes
         for i, num in targets:
+            if num > _SHORT_LANE_WEIGHT:
+                w = wide[i]
+                for c in range(3):
+                    w[c] += ((x >> (8 * c)) & first_byte) * num
+                continue
             s = short[i]
             if s[2] + num > _SHORT_LANE_WEIGHT:
                 flush(i)
@@ -199,9 +207,8 @@ def _sums_pure(rgba: memoryview, width: int, height: int, row_start: int, row_st
     """
     rows = axis_weights(height)
     cols = axis_weights(width)
-    max_weight = max(max(w.nums) for w in rows)
     phases = 1 if 255 * max(w.den for w in rows) < 1 << 32 else 2
-    if phases == 1 and max_weight <= _SHORT_LANE_WEIGHT:
+    if phases == 1:
         acc = _vertical_short_lanes(rgba, width, rows, row_start, row_stop)
     else:
         acc = _vertical_masked(rgba, width, rows, row_start, row_stop, phases)
