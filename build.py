@@ -129,14 +129,41 @@ def ensure_node_modules() -> None:
     NPM_STAMP.write_text(lock_hash + "\n")
 
 
-STEP_TEST_VENV = pip_install_step({"test"})
+def debian_packages_step(packages: list[str], why: str) -> Step:
+    """apt-get install what is missing (CI and developers run as root on Debian)."""
+
+    def ensure() -> None:
+        query = subprocess.run(["dpkg-query", "-W", "-f", "${Package} ${Status}\\n", *packages],
+                               capture_output=True, text=True)
+        installed = {line.split()[0] for line in query.stdout.splitlines() if line.endswith(" installed")}
+        missing = [p for p in packages if p not in installed]
+        if not missing:
+            log(f"debian packages up to date ({why})")
+            return
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        sudo = [] if os.geteuid() == 0 else ["sudo"]
+        sh([*sudo, "apt-get", "update", "-qq"], env=env, stdin=subprocess.DEVNULL)
+        sh([*sudo, "apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing],
+           env=env, stdin=subprocess.DEVNULL)
+
+    return Step(f"debian packages ({why})", ensure)
+
+
+# Meta's vpdq (pyproject extra "reference") compiles against these; tests compare with it.
+VPDQ_BUILD_PACKAGES = [
+    "libavcodec-dev", "libavformat-dev", "libavutil-dev", "libswscale-dev", "libavdevice-dev",
+    "libavfilter-dev", "libswresample-dev", "pkg-config", "cmake", "g++", "ninja-build",
+]
+
+STEP_TEST_VENV = pip_install_step({"test", "reference"})
 STEP_RUN_VENV = pip_install_step({"decode", "fast"})
 STEP_NODE_MODULES = Step("node_modules (npm ci)", ensure_node_modules)
+STEP_VPDQ_BUILD_DEPS = debian_packages_step(VPDQ_BUILD_PACKAGES, "FFmpeg headers for the vpdq reference")
 
 # The one place that says what each command needs, in order.
 SETUP_STEPS: dict[str, list[Step]] = {
-    "setup": [STEP_TEST_VENV, STEP_NODE_MODULES],
-    "test": [STEP_TEST_VENV, STEP_NODE_MODULES],
+    "setup": [STEP_VPDQ_BUILD_DEPS, STEP_TEST_VENV, STEP_NODE_MODULES],
+    "test": [STEP_VPDQ_BUILD_DEPS, STEP_TEST_VENV, STEP_NODE_MODULES],
     "run": [STEP_RUN_VENV],
 }
 

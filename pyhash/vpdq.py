@@ -19,6 +19,8 @@ import struct
 from dataclasses import dataclass
 from typing import Any, Iterable, List, Optional, Sequence, Tuple, Union
 
+from .errors import PyhashError
+
 __all__ = [
     "VpdqFeature",
     "VpdqFormatError",
@@ -52,7 +54,7 @@ _UINT = re.compile(r"[0-9]+")  # ASCII only: \d and int() also accept other scri
 _SECONDS = re.compile(r"[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
 
 
-class VpdqFormatError(ValueError):
+class VpdqFormatError(PyhashError):
     """A serialised vPDQ hash is malformed; the message names the line/item and the problem."""
 
 
