@@ -315,6 +315,13 @@ def _parse_uint(text: str, what: str) -> int:
     return int(text)
 
 
+def _parse_quality(text: str) -> int:
+    quality = _parse_uint(text, "quality")
+    if quality > 100:
+        raise VpdqFormatError(f"quality must be from 0 to 100, got {quality}")
+    return quality
+
+
 def _parse_timestamp(text: str) -> float:
     # The regex, not float(), decides: float() also takes "nan", "inf", " 1", "1_0", "١".
     value = float(text) if _SECONDS.fullmatch(text) else math.nan
@@ -353,9 +360,7 @@ def parse_text(text: str, *, max_features: Optional[int] = None) -> List[VpdqFea
                     f"expected 4 comma-separated fields frame_number,quality,hash,timestamp; got {len(fields)}"
                 )
             frame_number = _parse_uint(fields[0], "frame_number")
-            quality = _parse_uint(fields[1], "quality")
-            if quality > 100:
-                raise VpdqFormatError(f"quality must be from 0 to 100, got {quality}")
+            quality = _parse_quality(fields[1])
             features.append(VpdqFeature(frame_number, _parse_hash(fields[2]), quality, _parse_timestamp(fields[3])))
         except VpdqFormatError as error:
             raise VpdqFormatError(f"line {number}: {error}") from None
@@ -434,9 +439,7 @@ def from_threatexchange_signal(signal: str) -> List[VpdqFeature]:
         try:
             if len(fields) != 3:
                 raise VpdqFormatError(f"expected hash,quality,timestamp; got {len(fields)} fields")
-            quality = _parse_uint(fields[1], "quality")
-            if quality > 100:
-                raise VpdqFormatError(f"quality must be from 0 to 100, got {quality}")
+            quality = _parse_quality(fields[1])
             features.append(VpdqFeature(index, _parse_hash(fields[0]), quality, _parse_timestamp(fields[2])))
         except VpdqFormatError as error:
             raise VpdqFormatError(f"item {index}: {error}") from None
