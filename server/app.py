@@ -1,0 +1,57 @@
+"""The Starlette application: routes, middleware, and the database opened for its lifetime."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from . import api, pages
+from .cases import CaseStore
+from .config import MAX_BODY_BYTES, Settings
+from .db import create_engine
+from .headers import BodyLimit, SecurityHeaders
+from .ratelimit import RateLimiter
+
+
+async def healthz(request: Request) -> Response:
+    return PlainTextResponse("ok")
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if request.url.path.startswith("/api/"):
+        return JSONResponse({"error": {"code": "http_" + str(exc.status_code), "message": exc.detail}},
+                            status_code=exc.status_code, headers=exc.headers)
+    return await pages.error_page(request, exc.status_code)
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or Settings.from_env()
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        engine = create_engine(settings.database_url)
+        store = CaseStore(engine, settings)
+        await store.start()
+        app.state.cases = store
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    app = Starlette(
+        routes=[Route("/healthz", healthz), *api.routes, *pages.routes],
+        middleware=[Middleware(SecurityHeaders), Middleware(BodyLimit, limit=MAX_BODY_BYTES)],
+        exception_handlers={HTTPException: http_error},
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
+    return app

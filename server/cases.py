@@ -1,0 +1,249 @@
+"""The case service: create, read, extend and withdraw cases. No HTTP here.
+
+Every write is one transaction; a response is only sent after its commit, so what a client was
+told exists does exist. PINs are checked with argon2id outside transactions (they take a few
+milliseconds) and wrong ones are counted in the database, where every worker sees them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Row
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from . import codes
+from .config import LOCK_BASE_SECONDS, LOCK_MAX_SECONDS, MAX_HASHES_PER_CASE, MAX_PIN_FAILURES, Settings
+from .errors import Conflict, InvalidField, Locked, WrongCredentials
+from .models import case_hashes, cases, idempotency, pin_attempts, server_secret
+from .security import PinHasher, keyed
+from .validation import CreateCase, Credentials, HashInput
+
+ACTIVE, WITHDRAWN = "active", "withdrawn"
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def as_utc(moment: datetime | None) -> datetime | None:
+    """SQLite hands datetimes back without a zone; they were stored in UTC."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=timezone.utc)
+
+
+def iso(moment: datetime | None) -> str | None:
+    moment = as_utc(moment)
+    return None if moment is None else moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class Created:
+    body: dict[str, Any]
+    replayed: bool
+
+
+class CaseStore:
+    def __init__(self, engine: AsyncEngine, settings: Settings) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.pins = PinHasher(settings)
+        self._secret = b""
+        dialect = engine.dialect.name
+        self._insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+
+    async def start(self) -> None:
+        async with self.engine.connect() as conn:
+            self._secret = (await conn.execute(select(server_secret.c.secret))).scalar_one()
+
+    # -- creating ---------------------------------------------------------------------------
+
+    def _request_hash(self, request: CreateCase) -> bytes:
+        canonical = json.dumps(
+            [sorted([h.signal_type, h.value, h.quality or 0] for h in request.hashes), request.language,
+             request.ref], separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).digest()
+
+    def _replay_pin(self, idempotency_key: str) -> str:
+        # Derived, never stored: a retry after a lost response can be told the same PIN, while the
+        # database alone (the key is kept only as a keyed hash) can't produce it.
+        return codes.pin_from_bytes(keyed(self._secret, "pin", idempotency_key))
+
+    async def create(self, request: CreateCase) -> Created:
+        key = keyed(self._secret, "idempotency", request.idempotency_key) if request.idempotency_key else None
+        if key is not None:
+            replay = await self._replay(key, request)
+            if replay is not None:
+                return replay
+        pin = request.pin or (self._replay_pin(request.idempotency_key) if request.idempotency_key else codes.new_pin())
+        pin_hash = await self.pins.hash(pin)
+        for _ in range(3):
+            case_number = codes.new_case_number()
+            moment = now()
+            try:
+                async with self.engine.begin() as conn:
+                    case_id = (await conn.execute(cases.insert().values(
+                        case_number=case_number, pin_hash=pin_hash, status=ACTIVE, language=request.language,
+                        ref=request.ref, created_at=moment, updated_at=moment,
+                    ).returning(cases.c.id))).scalar_one()
+                    await self._insert_hashes(conn, case_id, request.hashes, moment)
+                    if key is not None:
+                        await conn.execute(idempotency.insert().values(
+                            key=key, case_id=case_id, request_hash=self._request_hash(request),
+                            pin_proposed=int(request.pin is not None), created_at=moment))
+            except IntegrityError:
+                # Either the same idempotency key won a race with us, or (2^-80) a case number clash.
+                if key is not None:
+                    replay = await self._replay(key, request)
+                    if replay is not None:
+                        return replay
+                continue
+            body = {"case_number": case_number, "pin": pin, "status": ACTIVE, "hash_count": len(request.hashes)}
+            return Created(body, replayed=False)
+        raise RuntimeError("could not allocate a case number")
+
+    async def _replay(self, key: bytes, request: CreateCase) -> Created | None:
+        async with self.engine.connect() as conn:
+            record = (await conn.execute(
+                select(idempotency.c.request_hash, idempotency.c.pin_proposed, cases.c.case_number, cases.c.status,
+                       cases.c.pin_hash, cases.c.id)
+                .join(cases, cases.c.id == idempotency.c.case_id)
+                .where(idempotency.c.key == key))).first()
+            if record is None:
+                return None
+            count = await self._hash_count(conn, record.id)
+        if record.request_hash != self._request_hash(request):
+            raise Conflict("idempotency_key was already used for a different request: send a new key for new content",
+                           field="idempotency_key", code="idempotency_key_reused")
+        if record.pin_proposed:
+            if request.pin is None or not await self.pins.verify(record.pin_hash, request.pin):
+                raise Conflict("idempotency_key was already used with another pin", field="pin",
+                               code="idempotency_key_reused")
+            pin = request.pin
+        else:
+            pin = self._replay_pin(request.idempotency_key or "")
+        body = {"case_number": record.case_number, "pin": pin, "status": record.status, "hash_count": count}
+        return Created(body, replayed=True)
+
+    async def _insert_hashes(self, conn: AsyncConnection, case_id: int, hashes: tuple[HashInput, ...],
+                             moment: datetime) -> int:
+        rows = [dict(case_id=case_id, signal_type=h.signal_type, value=h.value, quality=h.quality,
+                     status=ACTIVE, added_at=moment, updated_at=moment) for h in hashes]
+        statement = self._insert(case_hashes).on_conflict_do_nothing(
+            index_elements=["case_id", "signal_type", "value"]).returning(case_hashes.c.id)
+        return len((await conn.execute(statement, rows)).all())
+
+    @staticmethod
+    async def _hash_count(conn: AsyncConnection, case_id: int) -> int:
+        return (await conn.execute(select(func.count()).select_from(case_hashes)
+                                   .where(case_hashes.c.case_id == case_id))).scalar_one()
+
+    # -- authenticating ---------------------------------------------------------------------
+
+    async def _authenticate(self, creds: Credentials) -> Row[Any]:
+        attempts_key = keyed(self._secret, "attempts", creds.case_number)
+        moment = now()
+        async with self.engine.connect() as conn:
+            locked_until = (await conn.execute(select(pin_attempts.c.locked_until)
+                                               .where(pin_attempts.c.key == attempts_key))).scalar_one_or_none()
+            case = (await conn.execute(select(cases).where(cases.c.case_number == creds.case_number))).first()
+        locked_until = as_utc(locked_until)
+        if locked_until is not None and locked_until > moment:
+            raise Locked(int((locked_until - moment).total_seconds()) + 1)
+        if await self.pins.verify(case.pin_hash if case is not None else None, creds.pin):
+            async with self.engine.begin() as conn:
+                await conn.execute(update(pin_attempts).where(pin_attempts.c.key == attempts_key,
+                                                              pin_attempts.c.failures > 0)
+                                   .values(failures=0, updated_at=moment))
+            assert case is not None
+            return case
+        await self._count_failure(attempts_key, moment)
+        raise WrongCredentials()
+
+    async def _count_failure(self, attempts_key: bytes, moment: datetime) -> None:
+        async with self.engine.begin() as conn:
+            statement = self._insert(pin_attempts).values(
+                key=attempts_key, failures=1, lockouts=0, updated_at=moment)
+            statement = statement.on_conflict_do_update(
+                index_elements=["key"],
+                set_={"failures": pin_attempts.c.failures + 1, "updated_at": moment},
+            ).returning(pin_attempts.c.failures, pin_attempts.c.lockouts)
+            failures, lockouts = (await conn.execute(statement)).one()
+            if failures % MAX_PIN_FAILURES == 0:
+                seconds = min(LOCK_BASE_SECONDS * 2**lockouts, LOCK_MAX_SECONDS)
+                await conn.execute(update(pin_attempts).where(pin_attempts.c.key == attempts_key).values(
+                    lockouts=lockouts + 1, locked_until=moment + timedelta(seconds=seconds)))
+
+    # -- reading and changing ---------------------------------------------------------------
+
+    async def status(self, creds: Credentials) -> dict[str, Any]:
+        case = await self._authenticate(creds)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(
+                select(case_hashes.c.signal_type, case_hashes.c.value, case_hashes.c.added_at, case_hashes.c.status)
+                .where(case_hashes.c.case_id == case.id).order_by(case_hashes.c.id))).all()
+        return {
+            "case_number": case.case_number,
+            "status": case.status,
+            "created_at": iso(case.created_at),
+            "language": case.language,
+            "hashes": [{"signal_type": r.signal_type, "value": r.value, "added_at": iso(r.added_at),
+                        "status": r.status} for r in rows],
+            "outcomes": [],  # filled by the partner API: what each platform did
+        }
+
+    async def add_hashes(self, creds: Credentials, hashes: tuple[HashInput, ...]) -> dict[str, Any]:
+        case = await self._authenticate(creds)
+        moment = now()
+        async with self.engine.begin() as conn:
+            current = (await conn.execute(select(cases.c.status).where(cases.c.id == case.id))).scalar_one()
+            if current != ACTIVE:
+                raise Conflict("this case is withdrawn; start a new case to protect more images",
+                               code="case_withdrawn")
+            existing = {(r.signal_type, r.value) for r in (await conn.execute(
+                select(case_hashes.c.signal_type, case_hashes.c.value)
+                .where(case_hashes.c.case_id == case.id))).all()}
+            new = tuple(h for h in hashes if (h.signal_type, h.value) not in existing)
+            if len(existing) + len(new) > MAX_HASHES_PER_CASE:
+                raise InvalidField(f"a case holds at most {MAX_HASHES_PER_CASE} hashes; this one has "
+                                   f"{len(existing)}", field="hashes", code="case_full")
+            added = await self._insert_hashes(conn, case.id, new, moment) if new else 0
+            await conn.execute(update(cases).where(cases.c.id == case.id).values(updated_at=moment))
+        return {"case_number": case.case_number, "status": ACTIVE, "hash_count": len(existing) + added,
+                "added": added}
+
+    async def withdraw(self, creds: Credentials) -> dict[str, Any]:
+        case = await self._authenticate(creds)
+        moment = now()
+        async with self.engine.begin() as conn:
+            changed = (await conn.execute(update(cases).where(cases.c.id == case.id, cases.c.status == ACTIVE)
+                                          .values(status=WITHDRAWN, withdrawn_at=moment, updated_at=moment))).rowcount
+            if changed:
+                # Tombstones, not deletions: platforms syncing hashes learn to delete them.
+                await conn.execute(update(case_hashes).where(case_hashes.c.case_id == case.id).values(
+                    status=WITHDRAWN, withdrawn_at=moment, updated_at=moment))
+        return {"case_number": case.case_number, "status": WITHDRAWN}
+
+    async def purge(self, older_than: timedelta) -> dict[str, int]:
+        """Delete, for good, what was withdrawn before the cutoff, and stale counters and keys."""
+        cutoff = now() - older_than
+        async with self.engine.begin() as conn:
+            hashes = (await conn.execute(delete(case_hashes).where(
+                case_hashes.c.status == WITHDRAWN, case_hashes.c.withdrawn_at < cutoff))).rowcount
+            await conn.execute(delete(idempotency).where(idempotency.c.case_id.in_(
+                select(cases.c.id).where(cases.c.status == WITHDRAWN, cases.c.withdrawn_at < cutoff))))
+            removed_cases = (await conn.execute(delete(cases).where(
+                cases.c.status == WITHDRAWN, cases.c.withdrawn_at < cutoff))).rowcount
+            keys = (await conn.execute(delete(idempotency).where(idempotency.c.created_at < cutoff))).rowcount
+            counters = (await conn.execute(delete(pin_attempts).where(
+                pin_attempts.c.updated_at < cutoff,
+                (pin_attempts.c.locked_until.is_(None)) | (pin_attempts.c.locked_until < now())))).rowcount
+        return {"hashes": hashes, "cases": removed_cases, "idempotency_keys": keys, "pin_counters": counters}

@@ -1,0 +1,94 @@
+"""`python -m server`: serve (the default), migrate the database, purge old tombstones."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import sys
+from datetime import timedelta
+
+from .config import Settings
+
+DESCRIPTION = """Kalkan's case server.
+
+  python -m server [--host H] [--port P] [--workers N]   migrate the database, then serve
+  python -m server migrate                              only bring the database schema up to date
+  python -m server purge --older-than 90d               delete withdrawn hashes and cases for good
+
+Environment: KALKAN_DATABASE_URL (default: SQLite at $KALKAN_DATA_DIR/kalkan.db; PostgreSQL as
+postgresql+asyncpg://user@host/db), KALKAN_DATA_DIR (default ./data in the repository),
+KALKAN_HOST (127.0.0.1), KALKAN_PORT (8000), KALKAN_RATE_LIMIT_PER_MINUTE (120; 0 = off).
+No access log is written: client addresses and user agents are never logged or stored.
+"""
+
+
+def parse_duration(text: str) -> timedelta:
+    match = re.fullmatch(r"(\d+)([dhms])", text.strip())
+    if not match:
+        raise argparse.ArgumentTypeError(f"{text!r}: use a number and a unit, e.g. 90d, 12h, 30m")
+    amount, unit = int(match.group(1)), match.group(2)
+    return timedelta(**{{"d": "days", "h": "hours", "m": "minutes", "s": "seconds"}[unit]: amount})
+
+
+async def _migrate(settings: Settings) -> None:
+    from .db import create_engine
+    from .migrate import upgrade
+
+    engine = create_engine(settings.database_url)
+    try:
+        await upgrade(engine)
+    finally:
+        await engine.dispose()
+
+
+async def _purge(settings: Settings, older_than: timedelta) -> dict[str, int]:
+    from .cases import CaseStore
+    from .db import create_engine
+
+    engine = create_engine(settings.database_url)
+    try:
+        store = CaseStore(engine, settings)
+        await store.start()
+        return await store.purge(older_than)
+    finally:
+        await engine.dispose()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m server", description=DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", nargs="?", default="serve", choices=["serve", "migrate", "purge"])
+    parser.add_argument("--host", help="address to listen on (default $KALKAN_HOST or 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port (default $KALKAN_PORT or 8000)")
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (default 1)")
+    parser.add_argument("--older-than", type=parse_duration, default=None,
+                        help="purge: withdrawn longer ago than this (e.g. 90d)")
+    args = parser.parse_args(argv)
+    # Flags become environment so uvicorn's worker processes build the same settings.
+    if args.host:
+        os.environ["KALKAN_HOST"] = args.host
+    if args.port:
+        os.environ["KALKAN_PORT"] = str(args.port)
+    settings = Settings.from_env()
+
+    if args.command == "purge":
+        if args.older_than is None:
+            parser.error("purge needs --older-than, e.g. --older-than 90d")
+        counts = asyncio.run(_purge(settings, args.older_than))
+        print("purged: " + ", ".join(f"{n} {what}" for what, n in counts.items()))
+        return 0
+    asyncio.run(_migrate(settings))
+    if args.command == "migrate":
+        print("database schema is up to date")
+        return 0
+
+    import uvicorn
+
+    print(f"Kalkan serving on http://{settings.host}:{settings.port}/ "
+          f"({'SQLite' if settings.is_sqlite else 'PostgreSQL'})", file=sys.stderr, flush=True)
+    uvicorn.run("server.app:create_app", factory=True, host=settings.host, port=settings.port,
+                workers=args.workers, access_log=False, server_header=False, proxy_headers=False,
+                log_level="warning")
+    return 0

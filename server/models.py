@@ -1,0 +1,91 @@
+"""The database tables. Only what the service needs: hashes, statuses and times.
+
+No IP address, user agent, referrer or image ever reaches these tables.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+# Integer ids autoincrement on both databases (BIGINT on PostgreSQL, INTEGER PRIMARY KEY on SQLite).
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+# One row: the server's own random secret, for keyed hashes (idempotency keys, PIN-attempt
+# counters, replayed PINs). In the database so every worker and host shares it.
+server_secret = Table(
+    "server_secret",
+    metadata,
+    Column("id", SmallInteger, primary_key=True),
+    Column("secret", LargeBinary(32), nullable=False),
+)
+
+cases = Table(
+    "cases",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("case_number", String(19), nullable=False, unique=True),
+    Column("pin_hash", String(200), nullable=False),  # argon2id
+    Column("status", String(16), nullable=False),  # active | withdrawn
+    Column("language", String(2), nullable=False),
+    Column("ref", String(32)),  # which helpline sent the person, if any
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("withdrawn_at", DateTime(timezone=True)),
+)
+
+case_hashes = Table(
+    "case_hashes",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("case_id", Id, ForeignKey("cases.id", ondelete="CASCADE"), nullable=False),
+    Column("signal_type", String(16), nullable=False),
+    Column("value", Text, nullable=False),
+    Column("quality", SmallInteger),
+    Column("status", String(16), nullable=False),  # active | withdrawn
+    Column("added_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("withdrawn_at", DateTime(timezone=True)),
+    UniqueConstraint("case_id", "signal_type", "value", name="uq_case_hash"),
+)
+Index("ix_case_hashes_signal_value", case_hashes.c.signal_type, case_hashes.c.value)
+Index("ix_case_hashes_updated", case_hashes.c.updated_at)
+
+# Wrong-PIN counters, keyed by a keyed hash of the case number as typed (normalised): an unknown
+# case number gets a counter too, so locking reveals nothing about which numbers exist.
+pin_attempts = Table(
+    "pin_attempts",
+    metadata,
+    Column("key", LargeBinary(32), primary_key=True),
+    Column("failures", Integer, nullable=False),
+    Column("lockouts", Integer, nullable=False),
+    Column("locked_until", DateTime(timezone=True)),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# Case creations by client idempotency key (stored keyed-hashed), so a retry after a lost
+# response returns the same case instead of a second one.
+idempotency = Table(
+    "idempotency",
+    metadata,
+    Column("key", LargeBinary(32), primary_key=True),
+    Column("case_id", Id, ForeignKey("cases.id", ondelete="CASCADE"), nullable=False),
+    Column("request_hash", LargeBinary(32), nullable=False),
+    Column("pin_proposed", SmallInteger, nullable=False),  # 1: the client chose the PIN
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)

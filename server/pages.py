@@ -1,0 +1,115 @@
+"""Server-rendered pages (Jinja2), usable without JavaScript, in Turkish and English.
+
+The case page takes the case number and PIN from a POSTed form and answers with the page
+itself; nothing is kept between requests (no cookies, no session), and the page is never cached.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+
+from . import i18n, validation
+from .errors import ApiError, InvalidField
+
+TEMPLATES = Jinja2Templates(directory=str(Path(__file__).resolve().parent / "templates"))
+STATIC_DIR = Path(__file__).resolve().parent.parent / "web" / "static"
+QUICK_EXIT_URL = "https://www.google.com/search?q=hava+durumu"  # somewhere unremarkable: the weather
+
+
+def render(request: Request, name: str, language: str, status_code: int = 200, **context: Any) -> Response:
+    def t(key: str, **values: object) -> str:
+        return i18n.text(key, language, **values)
+
+    other = "en" if language == "tr" else "tr"
+    response = TEMPLATES.TemplateResponse(
+        request, name, {"t": t, "lang": language, "other_lang": other, "quick_exit": QUICK_EXIT_URL, **context},
+        status_code=status_code,
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+async def landing(request: Request) -> Response:
+    return render(request, "landing.html", i18n.language_of(request.query_params.get("lang")))
+
+
+async def case_lookup(request: Request) -> Response:
+    return render(request, "case_lookup.html", i18n.language_of(request.query_params.get("lang")))
+
+
+def _error_message(error: ApiError, language: str) -> str:
+    key = f"err_{error.code}"
+    if key not in i18n.TEXT:
+        key = "err_other"
+    if error.code == "locked":
+        return i18n.text(key, language, minutes=max(1, round((error.retry_after or 60) / 60)))
+    if error.code == "invalid_field":
+        return i18n.text(key, language, detail=error.message)
+    return i18n.text(key, language)
+
+
+def parse_pasted_hashes(text: str) -> list[dict[str, Any]]:
+    """Lines of `type value [quality]` (what `python -m pyhash` prints) into API hash objects."""
+    items = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        fields = line.split()
+        if not fields:
+            continue
+        if len(fields) not in (2, 3) or (len(fields) == 3 and not fields[2].isdigit()):
+            raise InvalidField(f"line {number}: expected 'type value' or 'pdq value quality'", field="hashes")
+        item: dict[str, Any] = {"signal_type": fields[0].lower(), "value": fields[1]}
+        if len(fields) == 3:
+            item["quality"] = int(fields[2])
+        items.append(item)
+    return items
+
+
+async def case_page(request: Request) -> Response:
+    form = await request.form()
+    language = i18n.language_of(form.get("lang"))
+    store = request.app.state.cases
+    fields = {"case_number": form.get("case_number", ""), "pin": form.get("pin", "")}
+    action = form.get("action", "status")
+    notice = None
+    try:
+        wait = request.app.state.rate_limiter.allow(request.client.host if request.client else None)
+        if wait:
+            raise ApiError("rate limited", code="rate_limited", status=429, retry_after=int(wait) + 1)
+        if action == "withdraw":
+            creds, _ = validation.credentials(fields)
+            if form.get("confirm") != "yes":
+                raise InvalidField(i18n.text("withdraw_confirm", language), field="confirm")
+            await store.withdraw(creds)
+            notice = i18n.text("withdrawn_done", language)
+        elif action == "add":
+            creds, hashes = validation.add_hashes(
+                {**fields, "hashes": parse_pasted_hashes(str(form.get("hashes", "")))})
+            added = await store.add_hashes(creds, hashes)
+            notice = i18n.text("added_done", language, added=added["added"])
+        else:
+            creds, _ = validation.credentials(fields)
+        case = await store.status(creds)
+    except ApiError as error:
+        return render(request, "case_lookup.html", language, status_code=error.status,
+                      error=_error_message(error, language), case_number=str(fields["case_number"])[:40])
+    return render(request, "case.html", language, case=case, pin=creds.pin, notice=notice)
+
+
+async def error_page(request: Request, status_code: int) -> Response:
+    language = i18n.language_of(request.query_params.get("lang"))
+    return render(request, "error.html", language, status_code=status_code)
+
+
+routes = [
+    Route("/", landing),
+    Route("/case", case_lookup, methods=["GET"]),
+    Route("/case", case_page, methods=["POST"]),
+    Mount("/static", StaticFiles(directory=str(STATIC_DIR), check_dir=False), name="static"),
+]

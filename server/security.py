@@ -1,0 +1,44 @@
+"""PIN hashing (argon2id) and keyed hashes made with the server's secret."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+from functools import partial
+
+from argon2 import PasswordHasher, Type
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from .config import Settings
+
+
+class PinHasher:
+    def __init__(self, settings: Settings) -> None:
+        self._hasher = PasswordHasher(
+            time_cost=settings.argon2_time_cost,
+            memory_cost=settings.argon2_memory_kib,
+            parallelism=settings.argon2_parallelism,
+            type=Type.ID,
+        )
+        # Verified against when the case number is unknown, so that answer takes as long as a
+        # wrong PIN for a real case.
+        self._decoy = self._hasher.hash("decoy-pin-never-issued")
+
+    async def hash(self, pin: str) -> str:
+        # argon2 releases the GIL: in a thread it runs beside the event loop, on another core.
+        return await asyncio.to_thread(self._hasher.hash, pin)
+
+    async def verify(self, pin_hash: str | None, pin: str) -> bool:
+        return await asyncio.to_thread(partial(self._check, pin_hash or self._decoy, pin)) and pin_hash is not None
+
+    def _check(self, pin_hash: str, pin: str) -> bool:
+        try:
+            return self._hasher.verify(pin_hash, pin)
+        except (VerificationError, InvalidHashError):
+            return False
+
+
+def keyed(secret: bytes, purpose: str, value: str) -> bytes:
+    """HMAC-SHA256 of `value` for one `purpose`: stored instead of the value itself."""
+    return hmac.new(secret, purpose.encode() + b"\0" + value.encode(), hashlib.sha256).digest()

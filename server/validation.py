@@ -1,0 +1,155 @@
+"""Turning request bodies into checked values, or an error that names the field and the rule."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import pyhash
+
+from . import codes
+from .config import MAX_HASHES_PER_REQUEST, MIN_PDQ_QUALITY
+from .errors import ApiError, InvalidField
+
+LANGUAGES = ("tr", "en")
+_REF = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
+_IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9_-]{16,128}")
+
+
+@dataclass(frozen=True)
+class HashInput:
+    signal_type: str
+    value: str
+    quality: int | None
+
+
+@dataclass(frozen=True)
+class CreateCase:
+    hashes: tuple[HashInput, ...]
+    language: str
+    ref: str | None
+    idempotency_key: str | None
+    pin: str | None
+
+
+@dataclass(frozen=True)
+class Credentials:
+    case_number: str
+    pin: str
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def parse_json(body: bytes) -> Any:
+    try:
+        return json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError) as error:
+        raise ApiError(f"The request body is not valid UTF-8 JSON: {error}", code="malformed_json") from None
+
+
+def _object(value: Any, field: str, allowed: set[str], required: set[str]) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise InvalidField(f"{field or 'the body'} must be a JSON object", field=field or None)
+    for name in value:
+        if name not in allowed:
+            where = f"{field}.{name}" if field else name
+            raise InvalidField(f"unknown field {name!r}; allowed: {', '.join(sorted(allowed))}", field=where)
+    for name in sorted(required):
+        if name not in value:
+            where = f"{field}.{name}" if field else name
+            raise InvalidField(f"{name} is required", field=where)
+    return value
+
+
+def _string(value: Any, field: str) -> str:
+    if not isinstance(value, str):
+        raise InvalidField(f"{field} must be a string", field=field)
+    return value
+
+
+def _hash(item: Any, field: str) -> HashInput:
+    obj = _object(item, field, {"signal_type", "value", "quality"}, {"signal_type", "value"})
+    name = _string(obj["signal_type"], f"{field}.signal_type")
+    try:
+        signal = pyhash.signal_type(name)
+    except pyhash.InvalidHashError as error:
+        raise InvalidField(str(error), field=f"{field}.signal_type") from None
+    try:
+        value = signal.validate(_string(obj["value"], f"{field}.value"))
+    except pyhash.InvalidHashError as error:
+        raise InvalidField(str(error), field=f"{field}.value") from None
+    quality = obj.get("quality")
+    if signal.name == "pdq":
+        if quality is None:
+            raise InvalidField("quality is required for pdq hashes (0 to 100)", field=f"{field}.quality")
+        if isinstance(quality, bool) or not isinstance(quality, int) or not 0 <= quality <= 100:
+            raise InvalidField("quality must be a whole number from 0 to 100", field=f"{field}.quality")
+        if quality < MIN_PDQ_QUALITY:
+            raise InvalidField(
+                f"quality {quality} is below {MIN_PDQ_QUALITY}: the image has too little detail to be "
+                "recognised reliably, so this hash would not protect it",
+                field=f"{field}.quality",
+                code="low_quality",
+            )
+    elif quality is not None:
+        raise InvalidField(f"quality applies only to pdq hashes, not {signal.name}", field=f"{field}.quality")
+    return HashInput(signal.name, value, quality)
+
+
+def _hashes(value: Any, field: str = "hashes") -> tuple[HashInput, ...]:
+    if not isinstance(value, list) or not value:
+        raise InvalidField("hashes must be a non-empty list", field=field)
+    if len(value) > MAX_HASHES_PER_REQUEST:
+        raise InvalidField(f"at most {MAX_HASHES_PER_REQUEST} hashes per request, got {len(value)}", field=field)
+    unique: dict[tuple[str, str], HashInput] = {}
+    for index, item in enumerate(value):
+        parsed = _hash(item, f"{field}[{index}]")
+        unique.setdefault((parsed.signal_type, parsed.value), parsed)  # duplicates are stored once
+    return tuple(unique.values())
+
+
+def _case_number(value: Any) -> str:
+    number = codes.normalise_case_number(_string(value, "case_number"))
+    if number is None:
+        raise InvalidField("case_number must look like XXXX-XXXX-XXXX-XXXX (16 letters and digits)",
+                           field="case_number")
+    return number
+
+
+def _pin(value: Any) -> str:
+    pin = codes.normalise_pin(_string(value, "pin"))
+    if pin is None:
+        raise InvalidField("pin must look like XXXXX-XXXXX (10 letters and digits)", field="pin")
+    return pin
+
+
+def create_case(body: Any) -> CreateCase:
+    obj = _object(body, "", {"hashes", "language", "ref", "idempotency_key", "pin"}, {"hashes"})
+    language = obj.get("language", "tr")
+    if language not in LANGUAGES:
+        raise InvalidField(f"language must be one of {', '.join(LANGUAGES)}", field="language")
+    ref = obj.get("ref")
+    if ref is not None and not (isinstance(ref, str) and _REF.fullmatch(ref)):
+        raise InvalidField("ref must be 1-32 lowercase letters, digits, '-' or '_'", field="ref")
+    key = obj.get("idempotency_key")
+    if key is not None and not (isinstance(key, str) and _IDEMPOTENCY_KEY.fullmatch(key)):
+        raise InvalidField("idempotency_key must be 16-128 letters, digits, '-' or '_' (e.g. a UUID)",
+                           field="idempotency_key")
+    pin = _pin(obj["pin"]) if "pin" in obj else None
+    if pin is not None and key is None:
+        raise InvalidField("a proposed pin needs an idempotency_key", field="pin")
+    return CreateCase(_hashes(obj["hashes"]), language, ref, key, pin)
+
+
+def credentials(body: Any, extra: set[str] = frozenset()) -> tuple[Credentials, dict[str, Any]]:
+    obj = _object(body, "", {"case_number", "pin", *extra}, {"case_number", "pin", *extra})
+    return Credentials(_case_number(obj["case_number"]), _pin(obj["pin"])), obj
+
+
+def add_hashes(body: Any) -> tuple[Credentials, tuple[HashInput, ...]]:
+    creds, obj = credentials(body, {"hashes"})
+    return creds, _hashes(obj["hashes"])
