@@ -6,6 +6,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -21,6 +22,12 @@ def _config(connection: Connection) -> Config:
     return config
 
 
+# Any constant: hosts starting at once on one PostgreSQL take turns migrating.
+_MIGRATION_LOCK_ID = 0x4B414C4B  # "KALK"
+
+
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
     async with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            await connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _MIGRATION_LOCK_ID})
         await connection.run_sync(lambda sync: command.upgrade(_config(sync), revision))
