@@ -13,7 +13,10 @@ import fcntl
 import hashlib
 import json
 import os
+import pwd
 import shutil
+import socket
+import struct
 import subprocess
 import sys
 import tomllib
@@ -149,6 +152,135 @@ def debian_packages_step(packages: list[str], why: str) -> Step:
     return Step(f"debian packages ({why})", ensure)
 
 
+# --- PostgreSQL for the test suite --------------------------------------------------------------
+# Every database test runs on SQLite and on PostgreSQL. The tests reach PostgreSQL at
+# KALKAN_TEST_POSTGRES_URL, by default DEFAULT_TEST_POSTGRES_URL. Machines of this project's kind
+# come with such a server running; on a fresh Debian machine this step installs Debian's
+# `postgresql` and makes it usable (loopback only, trust auth), so the PostgreSQL half of the suite
+# is never silently missing.
+PG_HOST, PG_PORT, PG_USER, PG_DATABASE = "127.0.0.1", 5432, "postgres", "test"
+DEFAULT_TEST_POSTGRES_URL = f"postgresql+asyncpg://{PG_USER}@{PG_HOST}:{PG_PORT}/{PG_DATABASE}"
+PG_CONF_NAME = "kalkan-test.conf"  # our drop-in in the cluster's conf.d/
+PG_HBA_MARKER = "# kalkan (build.py): trust on loopback for the test suite"
+PG_HBA_LINES = [
+    PG_HBA_MARKER,
+    "local   all   all                 trust",
+    "host    all   all   127.0.0.1/32  trust",
+    "host    all   all   ::1/128       trust",
+]
+
+
+def postgres_problem(user: str = PG_USER, port: int = PG_PORT) -> str | None:
+    """None if PostgreSQL on 127.0.0.1:port lets `user` into database `test` without a password,
+    else what went wrong. Speaks the first messages of PostgreSQL's wire protocol itself: build.py
+    is standard library only and psql may not be installed yet."""
+    params = f"user\0{user}\0database\0{PG_DATABASE}\0\0".encode()
+    try:
+        with socket.create_connection((PG_HOST, port), timeout=5) as sock:
+            sock.sendall(struct.pack("!ii", 8 + len(params), 3 << 16) + params)  # StartupMessage v3.0
+            reader = sock.makefile("rb")
+            while True:
+                header = reader.read(5)  # one type byte, then the length (which counts itself)
+                if len(header) < 5 or struct.unpack("!i", header[1:])[0] < 4:
+                    return "the server closed the connection (is it PostgreSQL?)"
+                body = reader.read(struct.unpack("!i", header[1:])[0] - 4)
+                if header[:1] == b"E":  # ErrorResponse: code-byte + text fields; C = SQLSTATE, M = message
+                    fields = {f[:1]: f[1:].decode(errors="replace") for f in body.split(b"\0") if f}
+                    return f"{fields.get(b'M')} (SQLSTATE {fields.get(b'C')})"
+                if header[:1] == b"R" and body[:4] != b"\0\0\0\0":  # anything but AuthenticationOk
+                    return f"user {user!r} needs a password"
+                if header[:1] == b"Z":  # ReadyForQuery: logged in, database exists
+                    sock.sendall(b"X" + struct.pack("!i", 4))  # Terminate
+                    return None
+    except OSError as exc:
+        return f"cannot connect ({exc})"
+
+
+def as_root(cmd: list[str]) -> list[str]:
+    return cmd if os.geteuid() == 0 else ["sudo", *cmd]
+
+
+def debian_pg_cluster() -> tuple[str, str, str] | None:
+    """(version, name, status) of the Debian cluster (pg_lsclusters) that owns PG_PORT, if any."""
+    if shutil.which("pg_lsclusters") is None:
+        return None
+    listing = subprocess.run(["pg_lsclusters", "--no-header"], capture_output=True, text=True).stdout
+    for line in listing.splitlines():
+        version, name, port, status, *_ = line.split()
+        if port == str(PG_PORT):
+            return version, name, status
+    return None
+
+
+def configure_pg_cluster(version: str, name: str) -> None:
+    """Make a Debian cluster usable by the tests: listen on 127.0.0.1 only, trust local and
+    loopback connections (our lines go first in pg_hba.conf: the first matching line wins), then
+    create database `test` and a superuser role named after the current user (so plain `psql test`
+    works). Idempotent; restarts the cluster only when a config file changed."""
+    conf_dir = Path("/etc/postgresql") / version / name
+    changed = False
+    listen = "# kalkan (build.py): the test server is reachable from this machine only\n" \
+             "listen_addresses = '127.0.0.1'\n"
+    conf = conf_dir / "conf.d" / PG_CONF_NAME
+    if not conf.exists():
+        # Debian's postgresql.conf includes conf.d/; root-owned 0644 is readable by postgres.
+        log(f"writing {conf}")
+        subprocess.run(as_root(["tee", str(conf)]), input=listen, text=True, check=True,
+                       stdout=subprocess.DEVNULL)
+        changed = True
+    hba = conf_dir / "pg_hba.conf"
+    hba_text = subprocess.run(as_root(["cat", str(hba)]), capture_output=True, text=True,
+                              check=True).stdout
+    if PG_HBA_MARKER not in hba_text:
+        log(f"prepending trust-on-loopback lines to {hba}")
+        # tee rewrites the file in place, so it keeps its owner (postgres) and mode (0640).
+        subprocess.run(as_root(["tee", str(hba)]), input="\n".join(PG_HBA_LINES) + "\n\n" + hba_text,
+                       text=True, check=True, stdout=subprocess.DEVNULL)
+        changed = True
+    if changed:
+        sh(as_root(["pg_ctlcluster", "--skip-systemctl-redirect", version, name, "restart"]))
+    me = pwd.getpwuid(os.geteuid()).pw_name
+    # Over TCP as `postgres`, which the trust lines above now allow whoever we are.
+    sh(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-v", f"me={me}",
+        "-h", PG_HOST, "-p", str(PG_PORT), "-U", PG_USER, "-d", "postgres"],
+       text=True, input=(
+           f"SELECT 'CREATE DATABASE {PG_DATABASE}' WHERE NOT EXISTS "
+           f"(SELECT FROM pg_database WHERE datname = '{PG_DATABASE}') \\gexec\n"
+           "SELECT format('CREATE ROLE %I SUPERUSER LOGIN', :'me') WHERE NOT EXISTS "
+           "(SELECT FROM pg_roles WHERE rolname = :'me') \\gexec\n"))
+
+
+def ensure_postgresql() -> None:
+    """PostgreSQL answers on 127.0.0.1:5432 for user postgres, database test: already (done);
+    or installed but stopped (start it); or not installed (install, start, configure)."""
+    if os.environ.get("KALKAN_TEST_POSTGRES_URL"):
+        log("postgresql: KALKAN_TEST_POSTGRES_URL is set, the tests use that server as it is")
+        return
+    problem = postgres_problem()
+    if problem is None:
+        log(f"postgresql up ({DEFAULT_TEST_POSTGRES_URL})")
+        return
+    log(f"postgresql on {PG_HOST}:{PG_PORT} not usable yet: {problem}")
+    STEP_POSTGRESQL_PACKAGE.ensure()  # no-op when installed; its postinst creates cluster <ver>/main
+    cluster = debian_pg_cluster()
+    if cluster is None:  # e.g. create_main_cluster = false in /etc/postgresql-common/createcluster.conf
+        version = max(os.listdir("/usr/lib/postgresql"), key=int)
+        sh(as_root(["pg_createcluster", "--port", str(PG_PORT), version, "main"]))
+        cluster = debian_pg_cluster()
+        assert cluster is not None, f"pg_createcluster made no cluster on port {PG_PORT}"
+    version, name, status = cluster
+    if status.startswith("down"):
+        sh(as_root(["pg_ctlcluster", "--skip-systemctl-redirect", version, name, "start"]))
+        problem = postgres_problem()
+    if problem is not None:
+        configure_pg_cluster(version, name)
+        problem = postgres_problem()
+    if problem is not None:
+        sys.exit(f"[build] PostgreSQL cluster {version}/{name} still refuses the tests: {problem}\n"
+                 f"[build] fix it, or point KALKAN_TEST_POSTGRES_URL at a server that works")
+    log(f"postgresql up ({DEFAULT_TEST_POSTGRES_URL}, cluster {version}/{name})")
+
+
 # Meta's vpdq (pyproject extra "reference") compiles against these; tests compare with it.
 VPDQ_BUILD_PACKAGES = [
     "libavcodec-dev", "libavformat-dev", "libavutil-dev", "libswscale-dev", "libavdevice-dev",
@@ -159,11 +291,13 @@ STEP_TEST_VENV = pip_install_step({"test", "reference"})
 STEP_RUN_VENV = pip_install_step({"decode", "fast"})
 STEP_NODE_MODULES = Step("node_modules (npm ci)", ensure_node_modules)
 STEP_VPDQ_BUILD_DEPS = debian_packages_step(VPDQ_BUILD_PACKAGES, "FFmpeg headers for the vpdq reference")
+STEP_POSTGRESQL_PACKAGE = debian_packages_step(["postgresql"], "PostgreSQL server for the tests")
+STEP_POSTGRESQL = Step("postgresql on 127.0.0.1:5432", ensure_postgresql)
 
 # The one place that says what each command needs, in order.
 SETUP_STEPS: dict[str, list[Step]] = {
-    "setup": [STEP_VPDQ_BUILD_DEPS, STEP_TEST_VENV, STEP_NODE_MODULES],
-    "test": [STEP_VPDQ_BUILD_DEPS, STEP_TEST_VENV, STEP_NODE_MODULES],
+    "setup": [STEP_VPDQ_BUILD_DEPS, STEP_POSTGRESQL, STEP_TEST_VENV, STEP_NODE_MODULES],
+    "test": [STEP_VPDQ_BUILD_DEPS, STEP_POSTGRESQL, STEP_TEST_VENV, STEP_NODE_MODULES],
     "run": [STEP_RUN_VENV],
 }
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -13,6 +13,13 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from pyodide import PyodideSession  # noqa: E402
+from server_harness import (  # noqa: E402
+    LiveServer,
+    PostgresDatabases,
+    StartLiveServer,
+    sqlite_url,
+    test_postgres_url,
+)
 
 
 @pytest.fixture(scope="session")
@@ -28,3 +35,70 @@ def pyodide() -> Iterator[PyodideSession]:
         yield session
     finally:
         session.close()
+
+
+# --- databases and the live server (see tests/server_harness.py) --------------------------------
+
+
+@pytest.fixture(scope="session")
+def postgres_databases() -> Iterator[PostgresDatabases]:
+    """Creates and drops the per-test PostgreSQL databases, a few ahead of need (one admin
+    connection for the session, to $KALKAN_TEST_POSTGRES_URL or postgres@127.0.0.1:5432/test)."""
+    databases = PostgresDatabases(test_postgres_url())
+    try:
+        yield databases
+    finally:
+        databases.close()
+
+
+@pytest.fixture
+def postgresql_database_url(postgres_databases: PostgresDatabases) -> Iterator[str]:
+    """URL of a fresh, empty PostgreSQL database of this test's own, dropped (WITH (FORCE)) after
+    it: postgresql+asyncpg://postgres@127.0.0.1:5432/kalkan_t_<pid>_<random>."""
+    name = postgres_databases.acquire()
+    try:
+        yield postgres_databases.url(name)
+    finally:
+        postgres_databases.release(name)
+
+
+@pytest.fixture
+def sqlite_database_url(tmp_path: Path) -> str:
+    """URL of a SQLite file that does not exist yet: sqlite+aiosqlite:///<tmp_path>/kalkan.db."""
+    return sqlite_url(tmp_path / "kalkan.db")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest) -> str:
+    """A fresh, empty database of the test's own, once on SQLite and once on PostgreSQL (test
+    ids ...[sqlite] and ...[postgresql]; `-k sqlite` picks one)."""
+    return str(request.getfixturevalue(f"{request.param}_database_url"))
+
+
+@pytest.fixture
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StartLiveServer]:
+    """Starts the real server: `live_server(database_url, env={...})` returns a running
+    LiveServer (healthz answered) with its own data dir and log files; every server still running
+    after the test gets SIGTERM and must exit within 15 s."""
+    servers: list[LiveServer] = []
+
+    def start(database_url: str, *, env: Mapping[str, str] | None = None, module: str = "server",
+              start_timeout: float = 30.0) -> LiveServer:
+        root = tmp_path_factory.mktemp("live-server")
+        server = LiveServer(database_url, data_dir=root / "data", log_dir=root, env=env,
+                            module=module, start_timeout=start_timeout)
+        servers.append(server)
+        server.start()
+        return server
+
+    try:
+        yield start
+    finally:
+        failures: list[AssertionError] = []
+        for server in servers:  # stop every one, even after one refused to stop
+            try:
+                server.stop()
+            except AssertionError as failure:
+                failures.append(failure)
+        if failures:
+            raise failures[0]
