@@ -50,7 +50,7 @@ def test_database_url_is_fresh_empty_and_writable(database_url: str, tmp_path: P
         assert database_url == sqlite_url(tmp_path / "kalkan.db")
         assert not (tmp_path / "kalkan.db").exists()
     else:
-        assert make_url(database_url).database.startswith("kalkan_t_")
+        assert str(make_url(database_url).database).startswith("kalkan_t_")
 
     async def check() -> None:
         assert await table_names(database_url) == []
