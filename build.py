@@ -31,10 +31,6 @@ VENV_PYTHON = VENV / "bin" / "python"
 PIP_STAMP = VENV / ".kalkan-pip-stamp.json"  # what was installed, for which pyproject.toml
 NODE_MODULES = ROOT / "node_modules"
 NPM_STAMP = NODE_MODULES / ".kalkan-npm-stamp"  # npm ci wipes node_modules, stamp included
-DEMO_IMAGES = [
-    ROOT.parent / "shared" / "corpus" / "images" / "bridge-mods" / "aaa-orig.jpg",
-    ROOT.parent / "shared" / "corpus" / "images" / "bridge-mods" / "blur-a-little.jpg",
-]
 
 
 def log(message: str) -> None:
@@ -288,7 +284,7 @@ VPDQ_BUILD_PACKAGES = [
 ]
 
 STEP_TEST_VENV = pip_install_step({"test", "reference"})
-STEP_RUN_VENV = pip_install_step({"decode", "fast"})
+STEP_RUN_VENV = pip_install_step({"decode", "fast", "server"})
 STEP_NODE_MODULES = Step("node_modules (npm ci)", ensure_node_modules)
 STEP_VPDQ_BUILD_DEPS = debian_packages_step(VPDQ_BUILD_PACKAGES, "FFmpeg headers for the vpdq reference")
 STEP_POSTGRESQL_PACKAGE = debian_packages_step(["postgresql"], "PostgreSQL server for the tests")
@@ -337,14 +333,9 @@ def cmd_test(args: argparse.Namespace, extra: list[str]) -> int:
 
 
 def cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
-    # For now: the pyhash CLI on a couple of corpus photos. The server replaces this later.
+    """Migrate the database and serve (python -m server); extra arguments go to the server."""
     set_up("run")
-    files = extra or [str(p) for p in DEMO_IMAGES]
-    missing = [f for f in files if not Path(f).is_file()]
-    if missing:
-        log(f"missing input file(s): {', '.join(missing)} (the demo photos live in ../shared/corpus)")
-        return 2
-    cmd = [str(VENV_PYTHON), "-m", "pyhash", *(["--json"] if args.json else []), *files]
+    cmd = [str(VENV_PYTHON), "-m", "server", *extra]
     log("$ " + " ".join(cmd))
     return subprocess.run(cmd, cwd=ROOT).returncode
 
@@ -357,7 +348,8 @@ def main(argv: list[str]) -> int:
         epilog="examples:\n"
         "  python3 build.py test                  # whole test suite\n"
         "  python3 build.py test -k pyodide -x    # extra args go to pytest\n"
-        "  python3 build.py run                   # hash two demo photos with the pyhash CLI\n",
+        "  python3 build.py run                   # serve on http://127.0.0.1:8000/\n"
+        "  python3 build.py run --port 8080       # extra args go to `python -m server`\n",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -367,22 +359,22 @@ def main(argv: list[str]) -> int:
         "arguments; exits with pytest's status. `test --help` shows pytest's help.",
     ).set_defaults(func=cmd_test)
     run = sub.add_parser(
-        "run", help="set up .venv (.[decode,fast]) and run `python -m pyhash` on demo photos [FILE...]",
-        description="Hash FILE... (default: two photos from ../shared/corpus/images/bridge-mods) "
-        "with the pyhash CLI. The server will replace this later.",
+        "run", help="set up .venv (.[decode,fast,server]), migrate the database and serve [SERVER_ARGS...]",
+        description="Start the Kalkan server (`python -m server`: SQLite in ./data unless "
+        "KALKAN_DATABASE_URL says otherwise) on http://127.0.0.1:8000/. Extra arguments go to the "
+        "server, e.g. --port 8080 or --workers 2; `python -m server --help` lists them.",
     )
-    run.add_argument("--json", action="store_true", help="pass --json to the pyhash CLI")
-    run.add_argument("files", nargs="*", metavar="FILE", help="image or video files to hash")
     run.set_defaults(func=cmd_run)
     sub.add_parser(
         "setup", help="only set up what `test` needs (.venv, node_modules)",
     ).set_defaults(func=cmd_setup)
-    if argv[:1] == ["test"]:
-        # Everything after `test` goes to pytest verbatim (argparse would reorder or eat `--`).
-        args, extra = parser.parse_args(["test"]), argv[1:]
+    if argv[:1] in (["test"], ["run"]):
+        # Everything after `test`/`run` goes to pytest/the server verbatim (argparse would reorder
+        # or eat `--`).
+        args, extra = parser.parse_args(argv[:1]), argv[1:]
     else:
         args = parser.parse_args(argv)
-        extra = getattr(args, "files", [])
+        extra = []
     try:
         return args.func(args, extra)
     except subprocess.CalledProcessError as exc:
