@@ -1046,3 +1046,31 @@ async def test_two_workers_share_lockouts_and_idempotency(workers_server: LiveSe
     assert b.worker == _owner_of(workers_server, b.http.sock.getsockname()[1])
     a.close()
     b.close()
+
+
+async def test_a_client_hanging_up_mid_request_is_not_a_server_error(database_url: str,
+                                                                    live_server: StartLiveServer) -> None:
+    """People on bad connections hang up mid-upload all the time: that is no application error
+    (no 'Exception in ASGI application' traceback in the log), nothing is written, and the
+    server goes on serving."""
+    server = live_server(database_url, env=NO_RATE_LIMIT)
+    partial = json.dumps({"hashes": [pdq(1), md5(1)]}).encode()
+    for path, content_type in (("/api/cases", "application/json"), ("/case", "application/x-www-form-urlencoded")):
+        sock = connect(server)
+        head = (f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: {content_type}\r\n"
+                f"Content-Length: {len(partial) + 500}\r\n\r\n").encode()
+        sock.sendall(head + partial)
+        sock.shutdown(socket.SHUT_WR)  # the rest of the body never comes
+        sock.settimeout(5)
+        try:
+            while sock.recv(4096):
+                pass
+        except OSError:
+            pass
+        sock.close()
+    async with server.async_client() as c:
+        assert (await c.get("/healthz")).status_code == 200
+        await create_case(c, [md5(2)])
+    assert (await counts(database_url))["cases"] == 1
+    server.stop()
+    assert "Exception in ASGI application" not in server.logs(), server.logs()[-2000:]
