@@ -283,18 +283,35 @@ VPDQ_BUILD_PACKAGES = [
     "libavfilter-dev", "libswresample-dev", "pkg-config", "cmake", "g++", "ninja-build",
 ]
 
+
+def ensure_web_build(force: bool = False) -> None:
+    """web/dist/: everything the browser loads (Pyodide core, trimmed stdlib + pyhash archive,
+    our hashed JS/CSS, .br/.gz copies, manifest.json); see web/build_web.py. Needs node_modules."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("kalkan_build_web", ROOT / "web" / "build_web.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.build(force=force)
+
+
 STEP_TEST_VENV = pip_install_step({"test", "reference"})
 STEP_RUN_VENV = pip_install_step({"decode", "fast", "server"})
 STEP_NODE_MODULES = Step("node_modules (npm ci)", ensure_node_modules)
 STEP_VPDQ_BUILD_DEPS = debian_packages_step(VPDQ_BUILD_PACKAGES, "FFmpeg headers for the vpdq reference")
 STEP_POSTGRESQL_PACKAGE = debian_packages_step(["postgresql"], "PostgreSQL server for the tests")
 STEP_POSTGRESQL = Step("postgresql on 127.0.0.1:5432", ensure_postgresql)
+STEP_WEB = Step("web assets (web/dist)", ensure_web_build)
+# Debian's Chromium for the Playwright tests (never `playwright install`: it downloads a browser).
+STEP_CHROMIUM = debian_packages_step(["chromium"], "Chromium for the browser tests")
 
 # The one place that says what each command needs, in order.
 SETUP_STEPS: dict[str, list[Step]] = {
-    "setup": [STEP_VPDQ_BUILD_DEPS, STEP_POSTGRESQL, STEP_TEST_VENV, STEP_NODE_MODULES],
-    "test": [STEP_VPDQ_BUILD_DEPS, STEP_POSTGRESQL, STEP_TEST_VENV, STEP_NODE_MODULES],
-    "run": [STEP_RUN_VENV],
+    "setup": [STEP_VPDQ_BUILD_DEPS, STEP_POSTGRESQL, STEP_TEST_VENV, STEP_NODE_MODULES, STEP_CHROMIUM, STEP_WEB],
+    "test": [STEP_VPDQ_BUILD_DEPS, STEP_POSTGRESQL, STEP_TEST_VENV, STEP_NODE_MODULES, STEP_CHROMIUM, STEP_WEB],
+    "run": [STEP_RUN_VENV, STEP_NODE_MODULES, STEP_WEB],
+    "web": [STEP_NODE_MODULES],
 }
 
 
@@ -340,6 +357,14 @@ def cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
     return subprocess.run(cmd, cwd=ROOT).returncode
 
 
+def cmd_web(args: argparse.Namespace, extra: list[str]) -> int:
+    """Build web/dist/ (skipped while its inputs are unchanged, unless --force)."""
+    set_up("web")
+    with build_lock():
+        ensure_web_build(force=args.force)
+    return 0
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="python3 build.py",
@@ -365,6 +390,13 @@ def main(argv: list[str]) -> int:
         "server, e.g. --port 8080 or --workers 2; `python -m server --help` lists them.",
     )
     run.set_defaults(func=cmd_run)
+    web = sub.add_parser(
+        "web", help="build the browser's assets into web/dist/ (run and test do it too)",
+        description="Build web/dist/: Pyodide's core, the trimmed standard library + pyhash "
+        "archive, our JS/CSS under content-hashed names, .br/.gz copies and manifest.json.",
+    )
+    web.add_argument("--force", action="store_true", help="rebuild even if nothing changed")
+    web.set_defaults(func=cmd_web)
     sub.add_parser(
         "setup", help="only set up what `test` needs (.venv, node_modules)",
     ).set_defaults(func=cmd_setup)

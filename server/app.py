@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from . import api, pages
+from . import api, assets, hashing_page, pages
 from .cases import CaseStore
 from .config import MAX_BODY_BYTES, Settings
 from .db import create_engine
@@ -47,7 +47,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await engine.dispose()
 
     app = Starlette(
-        routes=[Route("/healthz", healthz), *api.routes, *pages.routes],
+        routes=[Route("/healthz", healthz), *api.routes, *pages.routes, *assets.routes, *hashing_page.routes],
         middleware=[Middleware(SecurityHeaders), Middleware(BodyLimit, limit=MAX_BODY_BYTES)],
         exception_handlers={HTTPException: http_error},
         lifespan=lifespan,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -35,6 +36,24 @@ def pyodide() -> Iterator[PyodideSession]:
         yield session
     finally:
         session.close()
+
+
+# --- browser tests (pytest-playwright) ------------------------------------------------------------
+
+CHROMIUM = "/usr/bin/chromium"  # Debian's package, installed by build.py's test setup
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
+    """Playwright launches Debian's Chromium (no `playwright install`: its download cannot work
+    here), quietly: no sandbox (root in a container), no GPU, no background or first-run traffic."""
+    return {
+        **browser_type_launch_args,
+        "executable_path": CHROMIUM,
+        "args": [*browser_type_launch_args.get("args", []), "--no-sandbox", "--disable-gpu",
+                 "--disable-background-networking", "--disable-component-update", "--no-first-run",
+                 "--disable-sync", "--disable-default-apps", "--no-default-browser-check"],
+    }
 
 
 # --- databases and the live server (see tests/server_harness.py) --------------------------------
