@@ -140,6 +140,10 @@ async def every_kind_of_response(c: httpx.AsyncClient) -> list[tuple[str, httpx.
         ("PUT /case 405", c.put("/case")),
         ("GET /healthz", c.get("/healthz")),
         ("GET /static/kalkan.css", c.get("/static/kalkan.css")),
+        ("GET /hashing", c.get("/hashing")),  # 200, or 503 where web/dist is not built
+        ("GET /hashing (en)", c.get("/hashing?lang=en")),
+        ("GET /assets/ 404", c.get("/assets/no-such-file.0000000000000000.js")),
+        ("GET /assets/ traversal", c.get("/assets/..%2f..%2fserver%2fconfig.py")),
         ("GET /static/ 404", c.get("/static/missing.js")),
         ("GET /../ traversal", c.get("/static/..%2f..%2fserver%2fconfig.py")),
         ("GET 404 page", c.get("/no-such-page")),
@@ -161,6 +165,14 @@ async def every_kind_of_response(c: httpx.AsyncClient) -> list[tuple[str, httpx.
         ("POST withdraw 200", c.post("/api/cases/withdraw", json=creds(case))),
         ("POST hashes 409 withdrawn", c.post("/api/cases/hashes", json=creds(case, hashes=[md5(7)]))),
     ]
+    try:  # the built browser assets, when `python3 build.py web` has made them
+        from server import assets
+
+        script = assets.asset_url("hashing-page.js")
+        requests += [("GET built asset (br)", c.get(script, headers={"Accept-Encoding": "br"})),
+                     ("GET built asset (identity)", c.get(script, headers={"Accept-Encoding": "identity"}))]
+    except assets.AssetsNotBuilt:
+        pass
     responses = []
     for label, pending in requests:
         responses.append((label, await pending))
@@ -173,8 +185,9 @@ async def test_every_response_carries_the_security_headers(any_client: httpx.Asy
     assert {200, 201, 400, 401, 404, 405, 409, 413, 415, 422, 429} <= statuses, statuses
     problems = [p for label, r in responses for p in check_headers(r, f"{label} ({r.status_code})")]
     assert not problems, "\n".join(problems)
-    traversal = dict(responses)["GET /../ traversal"]
-    assert traversal.status_code == 404 and "KALKAN_" not in traversal.text
+    for label in ("GET /../ traversal", "GET /assets/ traversal"):
+        traversal = dict(responses)[label]
+        assert traversal.status_code == 404 and "KALKAN_" not in traversal.text, label
 
 
 async def test_a_database_failure_still_answers_with_the_headers(database_url: str, tmp_path: Path) -> None:
