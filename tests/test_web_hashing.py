@@ -1,0 +1,230 @@
+"""The hashing page in real headless Chromium: privacy, fidelity against CPython pyhash and native
+pdqhash, per-file errors, video MD5, and a 12-MP photo split across workers.
+
+The server is the real one (`python -m server`) serving web/dist (built by build.py's test
+setup); Pyodide runs from the trimmed standard library archive, so every hash here also proves
+that archive holds what pyhash needs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pdqhash
+import pytest
+from PIL import Image
+from playwright.sync_api import Browser
+
+from pyhash import pdq
+from pyhash.images import decode_image
+from server_harness import LiveServer, sqlite_url
+from web_harness import CORPUS, HashingPage, Recorder
+
+IMAGES = CORPUS / "images"
+VIDEOS = CORPUS / "videos"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = REPO_ROOT / "build" / "test-artifacts"
+
+
+@pytest.fixture(scope="module")
+def web_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    root = tmp_path_factory.mktemp("web-server")
+    server = LiveServer(sqlite_url(root / "kalkan.db"), data_dir=root / "data", log_dir=root)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def hashing(browser: Browser, web_server: LiveServer) -> Iterator[tuple[HashingPage, Recorder]]:
+    """One page with Pyodide booted, shared by the tests that only hash files."""
+    context = browser.new_context()
+    recorder = Recorder()
+    recorder.attach(context)
+    page = context.new_page()
+    recorder.watch(page)
+    hashing_page = HashingPage(page, web_server.base_url)
+    hashing_page.open()
+    try:
+        yield hashing_page, recorder
+    finally:
+        context.close()
+
+
+def native_hex(rgb: np.ndarray) -> str:
+    bits, _ = pdqhash.compute(np.ascontiguousarray(rgb))
+    return format(int("".join("1" if b else "0" for b in bits), 2), "064x")
+
+
+def cpython_hash(path: Path, orientation: str = "displayed") -> pdq.PDQHash:
+    decoded = decode_image(path, orientation=orientation)  # type: ignore[arg-type]
+    return pdq.hash_pixels(decoded.pixels, decoded.width, decoded.height, 3)
+
+
+def test_browser_smoke(browser: Browser, web_server: LiveServer) -> None:
+    assert browser.browser_type.name == "chromium"
+    assert int(browser.version.split(".")[0]) >= 120
+    page = browser.new_page()
+    try:
+        response = page.goto(web_server.url("/hashing?lang=en"))
+        assert response is not None and response.status == 200
+        assert page.locator("[data-testid=file-input]").get_attribute("type") == "file"
+        assert page.locator("[data-testid=file-input]").get_attribute("multiple") is not None
+    finally:
+        page.close()
+
+
+def test_privacy_every_request_is_ours_and_carries_no_file_bytes(browser: Browser, web_server: LiveServer) -> None:
+    """A cold visit (fresh context): Pyodide, photos, a video, error files. Every request from the
+    page and its workers goes to our origin, none carries a 1 KB slice of any chosen file, no
+    CSP violation or console error happens, and the cold visit transfers at most 4 MB."""
+    context = browser.new_context()
+    recorder = Recorder()
+    recorder.attach(context)
+    responses: list = []
+    context.on("response", lambda response: responses.append(response))
+    page = context.new_page()
+    recorder.watch(page)
+    try:
+        hashing_page = HashingPage(page, web_server.base_url)
+        hashing_page.open()
+        chosen = [IMAGES / "bridge-mods" / "aaa-orig.jpg", IMAGES / "modes" / "RGBA.png",
+                  IMAGES / "exif-orientation" / "exif-rotn-6.jpg", VIDEOS / "doorknob-hd-no-bar.mp4"]
+        results = hashing_page.hash(chosen)
+        assert [r.state for r in results] == ["done"] * 4, results
+        assert results[3].kind == "video"
+        # Bytes transferred on this cold visit (encoded body sizes, headers aside).
+        transferred = 0
+        for response in responses:
+            transferred += response.request.sizes()["responseBodySize"]
+        contents = [p.read_bytes() for p in chosen]
+        csp_violations = hashing_page.csp_violations()
+    finally:
+        context.close()
+
+    origin = web_server.base_url + "/"
+    assert recorder.requests, "no request was recorded"
+    foreign = [r.url for r in recorder.requests if not r.url.startswith(origin)]
+    assert foreign == []
+    assert any("pyodide.asm.wasm" in r.url for r in recorder.requests)  # the workers' loads are seen
+    for request in recorder.requests:
+        body = request.post_data_buffer or b""
+        if not body:
+            continue
+        for content in contents:
+            for start in range(0, max(len(content) - 1024, 0) + 1, 512):
+                assert content[start:start + 1024] not in body, f"file bytes sent to {request.url}"
+    assert [r.method for r in recorder.requests if r.method != "GET"] == []
+    assert recorder.console_errors == []
+    assert recorder.page_errors == []
+    assert csp_violations == 0
+    assert transferred <= 4_000_000, f"cold visit transferred {transferred} bytes"
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / "web-cold-visit.json").write_text(json.dumps(
+        {"transferred_bytes": transferred, "requests": len(recorder.requests),
+         "pyodide_ready_ms": hashing_page.ready_ms, "boot": hashing_page.boot}, indent=1))
+
+
+def test_png_hashes_equal_cpython_pyhash_exactly(hashing: tuple[HashingPage, Recorder]) -> None:
+    page, recorder = hashing
+    pngs = sorted(IMAGES.rglob("*.png"))
+    assert len(pngs) >= 5
+    results = page.hash(pngs)
+    for path, result in zip(pngs, results):
+        assert result.state == "done", (path, result)
+        expected = cpython_hash(path)
+        got = result.hash("displayed")
+        assert (got["value"], got["quality"]) == (expected.hash, expected.quality), path
+    assert recorder.console_errors == [] and recorder.page_errors == []
+
+
+def test_jpeg_hashes_within_two_bits_of_native_pdqhash(hashing: tuple[HashingPage, Recorder]) -> None:
+    page, _ = hashing
+    jpegs = sorted(p for p in IMAGES.rglob("*.jpg") if "exif-orientation" not in p.parts)
+    results = page.hash(jpegs)
+    distances = {}
+    for path, result in zip(jpegs, results):
+        assert result.state == "done", (path, result)
+        decoded = decode_image(path)
+        rgb = np.frombuffer(decoded.pixels, dtype=np.uint8).reshape(decoded.height, decoded.width, 3)
+        if pdq.hash_pixels(decoded.pixels, decoded.width, decoded.height, 3).quality == 0:
+            continue  # misc/small.jpg is all but black: median ties make its bits arbitrary everywhere
+        distances[path.name] = pdq.distance(result.hash("displayed")["value"], native_hex(rgb))
+    assert len(distances) >= 15
+    assert max(distances.values()) <= 2, distances
+
+
+def test_exif_photos_as_displayed_match_the_cli_and_report_the_raw_variant(hashing: tuple[HashingPage, Recorder]) -> None:
+    page, _ = hashing
+    photos = sorted((IMAGES / "exif-orientation").glob("*.jpg"))
+    results = page.hash(photos)
+    for path, result in zip(photos, results):
+        assert result.state == "done", (path, result)
+        cli = {h.orientation: h for h in __import__("pyhash.images", fromlist=["x"]).hash_image_file(path)}
+        assert pdq.distance(result.hash("displayed")["value"], cli["displayed"].hash) <= 2, path
+        if "raw" in cli:
+            assert pdq.distance(result.hash("raw")["value"], cli["raw"].hash) <= 2, path
+        else:
+            assert [h["orientation"] for h in result.hashes] == ["displayed"]
+    assert sum(1 for r in results if len(r.hashes) == 2) == 3  # rotn-3, -6, -8
+
+
+def test_errors_are_per_file_and_the_other_files_still_hash(hashing: tuple[HashingPage, Recorder]) -> None:
+    page, recorder = hashing
+    good = IMAGES / "modes" / "L.png"
+    files = [
+        {"name": "empty.jpg", "mimeType": "image/jpeg", "buffer": b""},
+        {"name": "notes.txt", "mimeType": "text/plain", "buffer": b"not a photo at all\n" * 50},
+        {"name": "broken.png", "mimeType": "image/png", "buffer": b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8},
+        {"name": "photo.heic", "mimeType": "image/heic", "buffer": b"\0\0\0\x18ftypheic\0\0\0\0mif1heic" + b"\0" * 500},
+        {"name": "tiny.png", "mimeType": "image/png", "buffer": _png(3, 3)},
+        {"name": good.name, "mimeType": "image/png", "buffer": good.read_bytes()},
+    ]
+    results = page.hash(files)
+    codes = {r.name: r.error_code for r in results}
+    assert codes == {"empty.jpg": "empty", "notes.txt": "not_image", "broken.png": "damaged",
+                     "photo.heic": "unsupported_format", "tiny.png": "too_small", "L.png": None}
+    for result in results[:-1]:
+        assert result.state == "error" and result.error_text and len(result.error_text) > 30, result
+        assert "Error" not in (result.error_text or "")  # a sentence for people, not an exception
+    assert "screenshot" in (results[2].error_text or "")
+    assert results[-1].hash("displayed")["value"] == cpython_hash(good).hash
+    assert recorder.page_errors == []
+
+
+def test_video_md5_is_streamed_and_exact(hashing: tuple[HashingPage, Recorder]) -> None:
+    page, _ = hashing
+    video = VIDEOS / "chair-orig-22-sd-bar.mp4"  # 2.6 MB: three 1 MiB chunks
+    [result] = page.hash([video])
+    assert result.state == "done" and result.kind == "video"
+    assert result.hashes == [{"signal_type": "md5", "value": hashlib.md5(video.read_bytes()).hexdigest()}]
+
+
+def test_12_megapixel_photo_is_split_across_workers_and_exact(hashing: tuple[HashingPage, Recorder], tmp_path: Path) -> None:
+    page, _ = hashing
+    rng = np.random.default_rng(12)
+    small = rng.integers(0, 256, size=(60, 80, 3), dtype=np.uint8)
+    photo = Image.fromarray(small).resize((4000, 3000), Image.BICUBIC)
+    path = tmp_path / "twelve.png"
+    photo.save(path, compress_level=1)
+    [result] = page.hash([path])
+    assert result.state == "done", result
+    got = result.hash("displayed")
+    assert got["bands"] == int(page.page.get_attribute("[data-kalkan-hashing]", "data-workers") or 0) >= 2
+    assert got["value"] == cpython_hash(path).hash  # lossless: bands add up to the exact hash
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / "web-12mp.json").write_text(json.dumps({"timings_ms": result.timings, "bands": got["bands"]}))
+    print(f"\n12 MP in Chromium: {result.timings} ({got['bands']} bands)")
+
+
+def _png(width: int, height: int) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), (200, 30, 30)).save(out, "PNG")
+    return out.getvalue()

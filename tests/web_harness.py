@@ -1,0 +1,124 @@
+"""Driving the /hashing page in headless Chromium (Playwright) for tests and bench/web_bench.py.
+
+The page's CSP forbids eval, so Playwright's wait_for_function cannot run there; everything here
+waits on selectors and reads data-* attributes, which needs no script in the page.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from playwright.sync_api import BrowserContext, ConsoleMessage, Page, Request
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+CORPUS = REPO_ROOT.parent / "shared" / "corpus"
+TERMINAL = "[data-testid=file-result][data-state=done], [data-testid=file-result][data-state=error]"
+
+
+@dataclass
+class FileResult:
+    name: str
+    state: str  # "done" or "error"
+    kind: str | None
+    hashes: list[dict[str, Any]]
+    error_code: str | None
+    error_text: str | None
+    timings: dict[str, int]
+
+    def hash(self, orientation: str = "displayed") -> dict[str, Any]:
+        found = [h for h in self.hashes if h.get("orientation") == orientation]
+        assert len(found) == 1, f"{self.name}: no single {orientation} hash in {self.hashes}"
+        return found[0]
+
+
+@dataclass
+class Recorder:
+    """Everything a context's pages and workers requested, and what went wrong in them."""
+
+    requests: list[Request] = field(default_factory=list)
+    console_errors: list[str] = field(default_factory=list)
+    page_errors: list[str] = field(default_factory=list)
+
+    def attach(self, context: BrowserContext) -> None:
+        context.on("request", lambda request: self.requests.append(request))  # workers' requests included
+
+    def watch(self, page: Page) -> None:
+        page.on("console", self._console)
+        page.on("pageerror", lambda error: self.page_errors.append(str(error)))
+        page.on("worker", lambda worker: worker.on("console", self._console))
+
+    def _console(self, message: ConsoleMessage) -> None:
+        if message.type != "error":
+            return
+        url = (message.location or {}).get("url", "")
+        if url.endswith("/favicon.ico"):
+            return  # Chromium asks for /favicon.ico on its own; it is our origin and a 404
+        self.console_errors.append(f"{message.text} ({url})")
+
+
+class HashingPage:
+    """The /hashing page in `page`: open(), wait_ready(), hash(paths) -> [FileResult]."""
+
+    def __init__(self, page: Page, base_url: str) -> None:
+        self.page = page
+        self.base_url = base_url.rstrip("/")
+        self.ready_ms: int | None = None
+        self.boot: str | None = None
+
+    def open(self, lang: str = "en", workers: int | None = None, timeout_s: float = 120) -> float:
+        """Loads the page and waits until every worker's Pyodide is ready; returns seconds."""
+        started = time.monotonic()
+        query = f"?lang={lang}" + (f"&workers={workers}" if workers else "")
+        self.page.goto(f"{self.base_url}/hashing{query}")
+        status = self.page.wait_for_selector(
+            "[data-testid=pyodide-status][data-state=ready], [data-testid=pyodide-status][data-state=failed]",
+            state="attached", timeout=timeout_s * 1000)
+        assert status is not None
+        assert status.get_attribute("data-state") == "ready", status.inner_text()
+        self.ready_ms = int(status.get_attribute("data-ready-ms") or 0)
+        self.boot = status.get_attribute("data-boot")
+        return time.monotonic() - started
+
+    def csp_violations(self) -> int:
+        return int(self.page.get_attribute("[data-kalkan-hashing]", "data-csp-violations") or 0)
+
+    def hash(self, files: Sequence[Path | dict[str, Any]], timeout_s: float = 180) -> list[FileResult]:
+        """Chooses `files` (paths, or Playwright file payloads {name, mimeType, buffer}) in the
+        file input and waits for each one's result."""
+        results = self.page.locator("[data-testid=file-result]")
+        before = results.count()
+        self.page.set_input_files("[data-testid=file-input]", list(files))  # type: ignore[arg-type]
+        deadline = time.monotonic() + timeout_s
+        terminal = self.page.locator(TERMINAL)
+        while terminal.count() < before + len(files):
+            assert time.monotonic() < deadline, f"files not hashed within {timeout_s:g} s"
+            time.sleep(0.05)
+        return [self._read(results.nth(i)) for i in range(before, before + len(files))]
+
+    @staticmethod
+    def _read(item: Any) -> FileResult:
+        hashes = []
+        for h in item.locator("[data-testid=hash]").all():
+            entry: dict[str, Any] = {"signal_type": h.get_attribute("data-signal-type"),
+                                     "value": h.get_attribute("data-value")}
+            if (quality := h.get_attribute("data-quality")) is not None:
+                entry["quality"] = int(quality)
+            for name in ("orientation", "bands"):
+                if (value := h.get_attribute(f"data-{name}")) is not None:
+                    entry[name] = int(value) if name == "bands" else value
+            hashes.append(entry)
+        error = item.locator("[data-testid=file-error]")
+        has_error = error.count() > 0
+        timings = {}
+        for name in ("decode-ms", "hash-ms", "total-ms"):
+            if (value := item.get_attribute(f"data-{name}")) is not None:
+                timings[name] = int(value)
+        return FileResult(
+            name=str(item.get_attribute("data-name")), state=str(item.get_attribute("data-state")),
+            kind=item.get_attribute("data-kind"), hashes=hashes,
+            error_code=error.get_attribute("data-code") if has_error else None,
+            error_text=error.inner_text() if has_error else None, timings=timings)
