@@ -434,6 +434,27 @@ def dihedral_pixels(
     )
 
 
+def band_sums(band: Buffer, width: int, height: int, row_start: int, row_stop: int) -> list[int]:
+    """Exact downsampling sums of rows [row_start, row_stop) of an RGBA image `height` rows tall.
+
+    `band` holds only those rows. The sums are linear, so the bands of one image (hashed by
+    several browser workers, say) add up element-wise to the whole image's: `hash_from_sums`.
+    """
+    if not 0 <= row_start < row_stop <= height:
+        raise ValueError(f"rows {row_start}..{row_stop} are not a band of an image {height} rows tall")
+    view = _check_dimensions(band, width, row_stop - row_start, 4)
+    return _sums_pure(view, width, height, row_start, row_stop)
+
+
+def hash_from_sums(sums: Sequence[int], width: int, height: int) -> PDQHash:
+    """The hash of an image from its (summed) `band_sums`."""
+    if len(sums) != OUTPUT_SIZE * OUTPUT_SIZE:
+        raise ValueError(f"expected {OUTPUT_SIZE * OUTPUT_SIZE} sums, got {len(sums)}")
+    if _too_small(width, height):
+        return PDQHash(ZERO_HASH, 0)
+    return hash_from_buffer(buffer_from_sums(sums, width, height))
+
+
 def distance(a: str, b: str) -> int:
     """Hamming distance between two PDQ hashes given as 64 hex digits."""
     return (int(a, 16) ^ int(b, 16)).bit_count()

@@ -219,3 +219,19 @@ def test_every_vertical_lane_layout_agrees_with_numpy_and_native(width: int, hei
     reference, quality = native_hash(rgb)
     assert pdq.distance(reference, pure.hash) <= 2
     assert abs(quality - pure.quality) <= 1
+
+
+def test_band_sums_add_up_to_the_whole_image() -> None:
+    photo = next(s for s in corpus_samples() if s.name.endswith("aaa-orig.jpg"))
+    w, h = photo.size
+    rgba = photo.rgba_bytes()
+    cuts = [0, 1, 250, 251, 700, h]
+    total = [0] * 4096
+    for start, stop in zip(cuts, cuts[1:]):
+        band = rgba[start * w * 4 : stop * w * 4]
+        total = [a + b for a, b in zip(total, pdq.band_sums(band, w, h, start, stop))]
+    assert pdq.hash_from_sums(total, w, h) == pdq.hash_rgba(rgba, w, h)
+    with pytest.raises(ValueError, match="band"):
+        pdq.band_sums(rgba, w, h, 5, 5)
+    with pytest.raises(ValueError, match="needs"):
+        pdq.band_sums(rgba[: w * 4 * 3], w, h, 0, 2)

@@ -37,17 +37,14 @@ def pdq_rgba(data: object, width: int, height: int) -> str:
 def band_sums(data: object, width: int, height: int, row_start: int, row_stop: int) -> str:
     """Exact integer sums of rows [row_start, row_stop) of a width x height RGBA image, given
     only those rows' bytes."""
-    rgba = _view(data)
-    if len(rgba) != (row_stop - row_start) * width * 4:
-        raise ValueError(f"band of {len(rgba)} bytes is not {row_stop - row_start} rows of {width} RGBA pixels")
-    return json.dumps(pdq._sums_pure(rgba, width, height, row_start, row_stop))
+    return json.dumps(pdq.band_sums(_view(data), width, height, row_start, row_stop))
 
 
 def finish(bands: object, width: int, height: int) -> str:
     """The PDQ hash from the JSON sums of bands that together cover every row once."""
     parts = [json.loads(str(text)) for text in bands]  # type: ignore[attr-defined]
     total = [sum(column) for column in zip(*parts)]
-    return _result(pdq.hash_from_buffer(pdq.buffer_from_sums(total, width, height)))
+    return _result(pdq.hash_from_sums(total, width, height))
 
 
 def md5_start(job: int) -> None:
