@@ -5,9 +5,10 @@ Case number and PIN travel only in POST bodies: never in URLs, logs or error mes
 
 from __future__ import annotations
 
+import json
 from typing import Any, Awaitable, Callable
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
@@ -18,9 +19,19 @@ from .errors import ApiError
 JSON_TYPES = ("application/json",)
 
 
+class AsciiJSONResponse(JSONResponse):
+    """Errors echo what the client sent (an unknown field's name), which may be any code point,
+    lone surrogates included: escaped to ASCII it always encodes."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+
+
 def error_response(error: ApiError) -> JSONResponse:
-    headers = {"Retry-After": str(error.retry_after)} if error.retry_after is not None else None
-    return JSONResponse(error.body(), status_code=error.status, headers=headers)
+    headers = {"Cache-Control": "no-store"}
+    if error.retry_after is not None:
+        headers["Retry-After"] = str(error.retry_after)
+    return AsciiJSONResponse(error.body(), status_code=error.status, headers=headers)
 
 
 async def read_json(request: Request) -> Any:
@@ -44,6 +55,8 @@ def endpoint(handler: Callable[[Request, CaseStore, Any], Awaitable[Response]]) 
             response = await handler(request, request.app.state.cases, body)
         except ApiError as error:
             return error_response(error)
+        except ClientDisconnect:
+            return Response(status_code=400)  # nobody is listening any more; not our error
         response.headers["Cache-Control"] = "no-store"
         return response
 

@@ -11,6 +11,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp
 
 from . import api, assets, hashing_page, pages
 from .cases import CaseStore
@@ -32,6 +33,13 @@ async def http_error(request: Request, exc: Exception) -> Response:
     return await pages.error_page(request, exc.status_code)
 
 
+class KalkanApp(Starlette):
+    """Security headers wrap even Starlette's outermost error handler, so a 500 carries them."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return SecurityHeaders(super().build_middleware_stack())
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env()
 
@@ -46,9 +54,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         finally:
             await engine.dispose()
 
-    app = Starlette(
+    app = KalkanApp(
         routes=[Route("/healthz", healthz), *api.routes, *pages.routes, *assets.routes, *hashing_page.routes],
-        middleware=[Middleware(SecurityHeaders), Middleware(BodyLimit, limit=MAX_BODY_BYTES)],
+        middleware=[Middleware(BodyLimit, limit=MAX_BODY_BYTES)],
         exception_handlers={HTTPException: http_error},
         lifespan=lifespan,
     )

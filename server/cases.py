@@ -128,6 +128,9 @@ class CaseStore:
                 raise Conflict("idempotency_key was already used with another pin", field="pin",
                                code="idempotency_key_reused")
             pin = request.pin
+        elif request.pin is not None:
+            raise Conflict("idempotency_key was already used without a pin", field="pin",
+                           code="idempotency_key_reused")
         else:
             pin = self._replay_pin(request.idempotency_key or "")
         body = {"case_number": record.case_number, "pin": pin, "status": record.status, "hash_count": count}
@@ -204,7 +207,10 @@ class CaseStore:
         case = await self._authenticate(creds)
         moment = now()
         async with self.engine.begin() as conn:
-            current = (await conn.execute(select(cases.c.status).where(cases.c.id == case.id))).scalar_one()
+            # FOR UPDATE: a concurrent withdraw or add waits, so no active hash lands on a withdrawn
+            # case and the per-case cap holds (SQLite's BEGIN IMMEDIATE already serialises).
+            current = (await conn.execute(select(cases.c.status).where(cases.c.id == case.id)
+                                          .with_for_update())).scalar_one()
             if current != ACTIVE:
                 raise Conflict("this case is withdrawn; start a new case to protect more images",
                                code="case_withdrawn")

@@ -42,8 +42,8 @@ def pin_from_bytes(material: bytes) -> str:
 
 
 def _normalise(text: object, length: int) -> str | None:
-    if not isinstance(text, str) or len(text) > 4 * length:
-        return None
+    if not isinstance(text, str) or len(text) > 4 * length or not text.isascii():
+        return None  # ASCII first: upper() would turn "ß" into "SS"
     compact = text.strip().upper().translate(_TYPO_MAP)
     if len(compact) != length or any(c not in ALPHABET for c in compact):
         return None

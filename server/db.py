@@ -21,7 +21,8 @@ def create_engine(url: str) -> AsyncEngine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, pool_size=8, max_overflow=8)
+        # hide_parameters: a database error must not put a case number into a log.
+        engine = create_async_engine(url, pool_size=8, max_overflow=8, hide_parameters=True)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
@@ -41,5 +42,6 @@ def create_engine(url: str) -> AsyncEngine:
     if parsed.get_backend_name() == "postgresql":
         if parsed.drivername != "postgresql+asyncpg":
             parsed = parsed.set(drivername="postgresql+asyncpg")
-        return create_async_engine(parsed, pool_size=10, max_overflow=10, pool_pre_ping=True)
+        return create_async_engine(parsed, pool_size=10, max_overflow=10, pool_pre_ping=True,
+                                   hide_parameters=True)
     raise ValueError(f"unsupported database URL scheme {parsed.drivername!r}: use sqlite or postgresql")

@@ -6,10 +6,11 @@ itself; nothing is kept between requests (no cookies, no session), and the page 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
@@ -20,6 +21,7 @@ from .errors import ApiError, InvalidField
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).resolve().parent / "templates"))
 STATIC_DIR = Path(__file__).resolve().parent.parent / "web" / "static"
+_QUALITY = re.compile(r"[0-9]{1,3}")  # ASCII digits only: "²".isdigit() is true
 QUICK_EXIT_URL = "https://www.google.com/search?q=hava+durumu"  # somewhere unremarkable: the weather
 
 
@@ -62,7 +64,7 @@ def parse_pasted_hashes(text: str) -> list[dict[str, Any]]:
         fields = line.split()
         if not fields:
             continue
-        if len(fields) not in (2, 3) or (len(fields) == 3 and not fields[2].isdigit()):
+        if len(fields) not in (2, 3) or (len(fields) == 3 and not _QUALITY.fullmatch(fields[2])):
             raise InvalidField(f"line {number}: expected 'type value' or 'pdq value quality'", field="hashes")
         item: dict[str, Any] = {"signal_type": fields[0].lower(), "value": fields[1]}
         if len(fields) == 3:
@@ -72,7 +74,10 @@ def parse_pasted_hashes(text: str) -> list[dict[str, Any]]:
 
 
 async def case_page(request: Request) -> Response:
-    form = await request.form()
+    try:
+        form = await request.form()
+    except ClientDisconnect:
+        return Response(status_code=400)  # the person's browser went away mid-request
     language = i18n.language_of(form.get("lang"))
     store = request.app.state.cases
     fields = {"case_number": form.get("case_number", ""), "pin": form.get("pin", "")}
@@ -104,7 +109,7 @@ async def case_page(request: Request) -> Response:
 
 async def error_page(request: Request, status_code: int) -> Response:
     language = i18n.language_of(request.query_params.get("lang"))
-    return render(request, "error.html", language, status_code=status_code)
+    return render(request, "error.html", language, status_code=status_code, status_code_shown=status_code)
 
 
 routes = [
