@@ -49,7 +49,7 @@ MIN_FRAME_SIDE = 5  # the reference refuses to hash frames smaller than this
 
 BytesLike = Union[bytes, bytearray, memoryview]
 _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
-_UINT = re.compile(r"[0-9]+")  # ASCII only: \d and int() also accept other scripts' digits
+_UINT = re.compile(r"[0-9]{1,18}")  # ASCII only (\d and int() take other scripts' digits); bounded
 # Plain decimal seconds, optionally with an exponent (python-threatexchange writes "1.23e+02").
 _SECONDS = re.compile(r"[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
 
@@ -308,10 +308,15 @@ def dump_text(features: Iterable[VpdqFeature]) -> str:
     )
 
 
+def _show(text: str) -> str:
+    """Quote offending input in a message, cut short: it may be megabytes long."""
+    return repr(text) if len(text) <= 40 else repr(text[:40]) + f"... ({len(text)} characters)"
+
+
 def _parse_uint(text: str, what: str) -> int:
     # Plain digits only: int() would also take "+5", " 5" and "1_000".
     if not _UINT.fullmatch(text):
-        raise VpdqFormatError(f"{what} must be a non-negative integer, got {text!r}")
+        raise VpdqFormatError(f"{what} must be a non-negative integer of at most 18 digits, got {_show(text)}")
     return int(text)
 
 
@@ -326,13 +331,13 @@ def _parse_timestamp(text: str) -> float:
     # The regex, not float(), decides: float() also takes "nan", "inf", " 1", "1_0", "١".
     value = float(text) if _SECONDS.fullmatch(text) else math.nan
     if not math.isfinite(value):
-        raise VpdqFormatError(f"timestamp must be a number of seconds >= 0, got {text!r}")
+        raise VpdqFormatError(f"timestamp must be a number of seconds >= 0, got {_show(text)}")
     return value
 
 
 def _parse_hash(text: str) -> str:
     if not _HEX64.fullmatch(text):
-        raise VpdqFormatError(f"hash must be 64 hexadecimal digits, got {text!r}")
+        raise VpdqFormatError(f"hash must be 64 hexadecimal digits, got {_show(text)}")
     return text.lower()
 
 
@@ -390,7 +395,7 @@ def from_json_list(items: Any, *, max_features: Optional[int] = None) -> List[Vp
     if isinstance(items, (str, bytes)):
         try:
             items = json.loads(items)
-        except ValueError as error:
+        except (ValueError, RecursionError) as error:  # RecursionError: absurdly deep nesting
             raise VpdqFormatError(f"vPDQ JSON does not parse: {error}") from None
     if not isinstance(items, list):
         raise VpdqFormatError(f"vPDQ JSON must be a list of frame objects, got {type(items).__name__}")
@@ -429,7 +434,7 @@ def from_threatexchange_signal(signal: str) -> List[VpdqFeature]:
     """Frame numbers are not in this format; features are numbered 0, 1, 2... in order."""
     try:
         items = json.loads(signal)
-    except ValueError as error:
+    except (ValueError, RecursionError) as error:  # RecursionError: absurdly deep nesting
         raise VpdqFormatError(f"signal JSON does not parse: {error}") from None
     if not isinstance(items, list) or not items or not all(isinstance(s, str) for s in items):
         raise VpdqFormatError("signal must be a non-empty JSON list of 'hash,quality,timestamp' strings")
