@@ -59,7 +59,7 @@ let failed = false;
 try {
   glue.band_sums(rgba.subarray(0, 5), w, h, 0, cut);
 } catch (err) {
-  failed = String(err.message).includes("is not 11 rows");
+  failed = String(err.message).includes("37x11 with 4 channels needs");
 }
 if (!failed) throw new Error("the error path did not raise the expected PythonError");
 glue.destroy();
