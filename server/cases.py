@@ -40,6 +40,11 @@ def as_utc(moment: datetime | None) -> datetime | None:
     return moment.replace(tzinfo=timezone.utc)
 
 
+def _lock_seconds(lockouts: int) -> int:
+    """An hour for the first lock, doubling with each one after, up to a week."""
+    return min(LOCK_BASE_SECONDS * 2**lockouts, LOCK_MAX_SECONDS)
+
+
 def iso(moment: datetime | None) -> str | None:
     moment = as_utc(moment)
     return None if moment is None else moment.isoformat(timespec="seconds").replace("+00:00", "Z")
@@ -152,38 +157,47 @@ class CaseStore:
     # -- authenticating ---------------------------------------------------------------------
 
     async def _authenticate(self, creds: Credentials) -> Row[Any]:
+        """The case, if the PIN is right; counts every guess before checking it.
+
+        A guess takes one of the MAX_PIN_FAILURES slots before argon2 runs, so a burst of guesses
+        sent at once gets exactly as many checked as one after another; the guess that used the
+        last slot, if wrong, locks the case number. A right PIN frees the slots.
+        """
         attempts_key = keyed(self._secret, "attempts", creds.case_number)
         moment = now()
+        slot, lockouts = await self._take_slot(attempts_key, moment)
         async with self.engine.connect() as conn:
-            locked_until = (await conn.execute(select(pin_attempts.c.locked_until)
-                                               .where(pin_attempts.c.key == attempts_key))).scalar_one_or_none()
             case = (await conn.execute(select(cases).where(cases.c.case_number == creds.case_number))).first()
-        locked_until = as_utc(locked_until)
-        if locked_until is not None and locked_until > moment:
-            raise Locked(int((locked_until - moment).total_seconds()) + 1)
         if await self.pins.verify(case.pin_hash if case is not None else None, creds.pin):
             async with self.engine.begin() as conn:
-                await conn.execute(update(pin_attempts).where(pin_attempts.c.key == attempts_key,
-                                                              pin_attempts.c.failures > 0)
+                await conn.execute(update(pin_attempts).where(pin_attempts.c.key == attempts_key)
                                    .values(failures=0, updated_at=moment))
             assert case is not None
             return case
-        await self._count_failure(attempts_key, moment)
+        if slot >= MAX_PIN_FAILURES:
+            async with self.engine.begin() as conn:
+                await conn.execute(update(pin_attempts).where(pin_attempts.c.key == attempts_key).values(
+                    lockouts=lockouts + 1, locked_until=moment + timedelta(seconds=_lock_seconds(lockouts))))
         raise WrongCredentials()
 
-    async def _count_failure(self, attempts_key: bytes, moment: datetime) -> None:
+    async def _take_slot(self, attempts_key: bytes, moment: datetime) -> tuple[int, int]:
+        """Count one guess; Locked if the case number is locked or its slots are all taken."""
         async with self.engine.begin() as conn:
-            statement = self._insert(pin_attempts).values(
-                key=attempts_key, failures=1, lockouts=0, updated_at=moment)
-            statement = statement.on_conflict_do_update(
-                index_elements=["key"],
-                set_={"failures": pin_attempts.c.failures + 1, "updated_at": moment},
-            ).returning(pin_attempts.c.failures, pin_attempts.c.lockouts)
-            failures, lockouts = (await conn.execute(statement)).one()
-            if failures % MAX_PIN_FAILURES == 0:
-                seconds = min(LOCK_BASE_SECONDS * 2**lockouts, LOCK_MAX_SECONDS)
-                await conn.execute(update(pin_attempts).where(pin_attempts.c.key == attempts_key).values(
-                    lockouts=lockouts + 1, locked_until=moment + timedelta(seconds=seconds)))
+            await conn.execute(self._insert(pin_attempts).values(
+                key=attempts_key, failures=0, lockouts=0, updated_at=moment).on_conflict_do_nothing())
+            # FOR UPDATE on PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises this.
+            row = (await conn.execute(select(pin_attempts).where(pin_attempts.c.key == attempts_key)
+                                      .with_for_update())).one()
+            failures, locked_until = row.failures, as_utc(row.locked_until)
+            if locked_until is not None and locked_until > moment:
+                raise Locked(int((locked_until - moment).total_seconds()) + 1)
+            if locked_until is not None:  # an expired lock: a fresh set of slots
+                failures = 0
+            elif failures >= MAX_PIN_FAILURES:  # the last slot's guess is still being checked
+                raise Locked(_lock_seconds(row.lockouts))
+            await conn.execute(update(pin_attempts).where(pin_attempts.c.key == attempts_key).values(
+                failures=failures + 1, locked_until=None, updated_at=moment))
+            return failures + 1, row.lockouts
 
     # -- reading and changing ---------------------------------------------------------------
 
