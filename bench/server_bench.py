@@ -129,6 +129,24 @@ class Server:
         self.log.close()
 
 
+def group_cpu_seconds(pgid: int) -> float:
+    """CPU time (user + system) used so far by the live processes of one process group: the
+    server and its uvicorn workers (PostgreSQL's own processes are not in it)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:  # fields[0] is the state; pgrp is the 5th field of stat
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / tick
+
+
 # --- the load generator ----------------------------------------------------------------------------
 
 
@@ -175,6 +193,8 @@ class Result:
     seconds: float
     latencies_ms: list[float]
     errors: int
+    server_cpu_ms: float = float("nan")  # server processes' CPU per request (warm-up included)
+    client_cpu_ms: float = float("nan")  # this load generator's CPU per request
 
     @property
     def rate(self) -> float:
@@ -253,10 +273,22 @@ def measure(kind: str, workers: int, args: argparse.Namespace) -> dict[int, Resu
         server = Server(database, workers, args.root, args.env)
 
         async def all_loads() -> dict[int, Result]:
-            make_request = await prepare_scenario(server.port, args.scenario, args.hashes)
+            next_request = await prepare_scenario(server.port, args.scenario, args.hashes)
+            sent = [0]
+
+            def make_request():  # counts every request, warm-up ones too, for CPU per request
+                sent[0] += 1
+                return next_request()
+
             results = {}
             for clients in args.clients:
-                results[clients] = await run_load(server.port, clients, args.seconds, args.warmup, make_request)
+                cpu_before, own_before = group_cpu_seconds(server.process.pid), time.process_time()
+                sent_before = sent[0]
+                result = await run_load(server.port, clients, args.seconds, args.warmup, make_request)
+                done = max(1, sent[0] - sent_before)
+                result.server_cpu_ms = (group_cpu_seconds(server.process.pid) - cpu_before) * 1000 / done
+                result.client_cpu_ms = (time.process_time() - own_before) * 1000 / done
+                results[clients] = result
             return results
 
         results = asyncio.run(all_loads())
@@ -267,6 +299,7 @@ def measure(kind: str, workers: int, args: argparse.Namespace) -> dict[int, Resu
     for clients, result in results.items():
         print(f"  {kind:10} workers={workers} clients={clients:3}: {result.rate:7.1f}/s  p50 {result.percentile(50):6.1f} ms"
               f"  p99 {result.percentile(99):6.1f} ms  max {max(result.latencies_ms, default=0):6.1f} ms"
+              f"  server CPU {result.server_cpu_ms:5.2f} ms/req, client {result.client_cpu_ms:5.2f} ms/req"
               f"  ({result.requests} requests, {result.errors} errors)", file=sys.stderr, flush=True)
     return results
 
@@ -283,6 +316,9 @@ def print_table(columns: dict[str, dict[int, Result]], clients: list[int], scena
             flag = "" if r.errors == 0 else f" E{r.errors}"
             cells.append(f"{r.rate:6.0f}/s {r.percentile(99):5.0f}ms{flag}".rjust(width))
         print(str(n).rjust(4) + "".join(cells))
+    print("server CPU per request (ms; uvicorn processes only, not PostgreSQL's):")
+    for n in clients:
+        print(str(n).rjust(4) + "".join(f"{columns[name][n].server_cpu_ms:8.2f} ms".rjust(width) for name in names))
     if scenario == "create":
         print(f"target: >= {TARGET_RATE:.0f}/s with p99 <= {TARGET_P99_MS:.0f} ms")
         for name in names:

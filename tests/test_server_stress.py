@@ -222,6 +222,40 @@ def test_lockout_survives_ten_thousand_concurrent_wrong_pins(database_url: str, 
     asyncio.run(after_restart())
 
 
+def test_a_burst_of_guesses_gets_the_documented_ten_and_a_one_hour_lock(database_url: str,
+                                                                       live_server: StartLiveServer) -> None:
+    """docs/api.md: "10 wrong PINs for a case number: locked for an hour". A burst of guesses sent
+    at once must not get more PINs checked than that, nor escalate the first lock past an hour.
+
+    Today every guess that read the lock state before the 10th failure was written is checked
+    too, and each of those failures counts towards further locks: server/cases.py _authenticate
+    reads `locked_until`, verifies, and only then counts the failure."""
+    server = live_server(database_url, env=NO_RATE_LIMIT)
+    burst = 100
+
+    async def run() -> None:
+        async with server.async_client(timeout=60) as client:
+            case = (await create_case(client, random_hashes(1))).json()
+        connections = [await RawConnection.open(server) for _ in range(burst)]
+        try:
+            responses = await asyncio.gather(*(c.post("/api/cases/status", {
+                "case_number": case["case_number"], "pin": random_pin(case["pin"])}) for c in connections))
+        finally:
+            for connection in connections:
+                connection.close()
+        statuses = Counter(status for status, _, _ in responses)
+        assert set(statuses) <= {401, 429}, statuses
+        async with server.async_client(timeout=60) as client:
+            locked = await case_status(client, case["case_number"], case["pin"])
+        assert locked.status_code == 429
+        retry_after = locked.json()["error"]["retry_after"]
+        print(f"\n{burst} guesses at once: {dict(statuses)}; locked for {retry_after} s")
+        assert statuses[401] == MAX_PIN_FAILURES, f"{statuses[401]} of {burst} simultaneous guesses were checked"
+        assert retry_after <= LOCK_BASE_SECONDS, f"the first lock is {retry_after} s, not an hour"
+
+    asyncio.run(run())
+
+
 # --- 2. concurrent creations ----------------------------------------------------------------------
 
 CREATIONS = 200
