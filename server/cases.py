@@ -171,13 +171,14 @@ class CaseStore:
         if await self.pins.verify(case.pin_hash if case is not None else None, creds.pin):
             async with self.engine.begin() as conn:
                 await conn.execute(update(pin_attempts).where(pin_attempts.c.key == attempts_key)
-                                   .values(failures=0, updated_at=moment))
+                                   .values(failures=0))
             assert case is not None
             return case
-        if slot >= MAX_PIN_FAILURES:
-            async with self.engine.begin() as conn:
-                await conn.execute(update(pin_attempts).where(pin_attempts.c.key == attempts_key).values(
-                    lockouts=lockouts + 1, locked_until=moment + timedelta(seconds=_lock_seconds(lockouts))))
+        # updated_at marks the last wrong guess (purge forgets counters idle for long).
+        lock = {"lockouts": lockouts + 1, "locked_until": moment + timedelta(seconds=_lock_seconds(lockouts))}
+        async with self.engine.begin() as conn:
+            await conn.execute(update(pin_attempts).where(pin_attempts.c.key == attempts_key).values(
+                updated_at=moment, **(lock if slot >= MAX_PIN_FAILURES else {})))
         raise WrongCredentials()
 
     async def _take_slot(self, attempts_key: bytes, moment: datetime) -> tuple[int, int]:
@@ -196,7 +197,7 @@ class CaseStore:
             elif failures >= MAX_PIN_FAILURES:  # the last slot's guess is still being checked
                 raise Locked(_lock_seconds(row.lockouts))
             await conn.execute(update(pin_attempts).where(pin_attempts.c.key == attempts_key).values(
-                failures=failures + 1, locked_until=None, updated_at=moment))
+                failures=failures + 1, locked_until=None))
             return failures + 1, row.lockouts
 
     # -- reading and changing ---------------------------------------------------------------
