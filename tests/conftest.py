@@ -121,3 +121,22 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StartLiveS
                 failures.append(failure)
         if failures:
             raise failures[0]
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(params=["in_process", "live"])
+async def any_client(request: pytest.FixtureRequest, database_url: str, tmp_path: Path, live_server):  # type: ignore[no-untyped-def]
+    """The same server tests in-process and against `python -m server` on loopback (no rate limit)."""
+    from server_client import in_process
+
+    if request.param == "in_process":
+        async with in_process(database_url, tmp_path / "data") as c:
+            yield c
+    else:
+        server = live_server(database_url, env={"KALKAN_RATE_LIMIT_PER_MINUTE": "0"})
+        async with server.async_client() as c:
+            yield c

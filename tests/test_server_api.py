@@ -54,28 +54,10 @@ WRONG = {"error": {"code": "case_or_pin_wrong",
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 async def client(database_url: str, tmp_path: Path):  # type: ignore[no-untyped-def]
     """The app in this process, on a fresh migrated database."""
     async with in_process(database_url, tmp_path / "data") as c:
         yield c
-
-
-@pytest.fixture(params=["in_process", "live"])
-async def any_client(request: pytest.FixtureRequest, database_url: str, tmp_path: Path,
-                     live_server: StartLiveServer):  # type: ignore[no-untyped-def]
-    """The same tests in-process and against `python -m server` on loopback."""
-    if request.param == "in_process":
-        async with in_process(database_url, tmp_path / "data") as c:
-            yield c
-    else:
-        server = live_server(database_url, env=NO_RATE_LIMIT)
-        async with server.async_client() as c:
-            yield c
 
 
 async def status(client: httpx.AsyncClient, case: dict[str, Any], **override: Any) -> httpx.Response:

@@ -7,7 +7,6 @@ PostgreSQL.
 
 from __future__ import annotations
 
-import html
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,6 @@ from server_client import (
     query,
     snapshot,
 )
-from server_harness import StartLiveServer
 
 pytestmark = pytest.mark.anyio
 
@@ -63,23 +61,6 @@ TEXT = {
         "not_found": "This page was not found.",
     },
 }
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture(params=["in_process", "live"])
-async def any_client(request: pytest.FixtureRequest, database_url: str, tmp_path: Path,
-                     live_server: StartLiveServer):  # type: ignore[no-untyped-def]
-    if request.param == "in_process":
-        async with in_process(database_url, tmp_path / "data") as c:
-            yield c
-    else:
-        server = live_server(database_url, env={"KALKAN_RATE_LIMIT_PER_MINUTE": "0"})
-        async with server.async_client() as c:
-            yield c
 
 
 @pytest.fixture

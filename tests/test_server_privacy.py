@@ -27,7 +27,6 @@ from server_client import (
     new_key,
     other_pin,
     pdq,
-    pdq_value,
     snapshot,
     sqlite_path,
 )
@@ -44,23 +43,6 @@ PERSONAL_HEADERS = {
     "Forwarded": f"for={FORWARDED_FOR};proto=https",
     "Accept-Language": "tr-TR,tr;q=0.9",
 }
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture(params=["in_process", "live"])
-async def any_client(request: pytest.FixtureRequest, database_url: str, tmp_path: Path,
-                     live_server: StartLiveServer):  # type: ignore[no-untyped-def]
-    if request.param == "in_process":
-        async with in_process(database_url, tmp_path / "data") as c:
-            yield c
-    else:
-        server = live_server(database_url, env={"KALKAN_RATE_LIMIT_PER_MINUTE": "0"})
-        async with server.async_client() as c:
-            yield c
 
 
 # --- security headers ---------------------------------------------------------------------------
