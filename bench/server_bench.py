@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Case-creation throughput and latency of the real server, on SQLite and PostgreSQL.
 
-    python bench/server_bench.py                        # the full table (about 1.5 minutes)
+    python bench/server_bench.py                        # the full table (about 2 minutes)
     python bench/server_bench.py --db sqlite --workers 1 --clients 1,32 --seconds 2
     python bench/server_bench.py --scenario locked      # status requests on a locked case
 
@@ -331,7 +331,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--db", default="sqlite,postgresql", help="comma-separated: sqlite, postgresql")
     parser.add_argument("--workers", default="1,2", help="comma-separated uvicorn worker counts")
-    parser.add_argument("--clients", default="1,8,32,64", help="comma-separated concurrent client counts")
+    parser.add_argument("--clients", default="1,8,16,32,64", help="comma-separated concurrent client counts")
     parser.add_argument("--seconds", type=float, default=3.0, help="measured seconds per configuration")
     parser.add_argument("--warmup", type=float, default=0.5, help="unmeasured seconds before each")
     parser.add_argument("--hashes", type=int, default=3, help="hashes per created case")

@@ -170,11 +170,10 @@ def test_lockout_survives_ten_thousand_concurrent_wrong_pins(database_url: str, 
         print(f"\n{GUESSES} guesses, {GUESS_CONCURRENCY} at a time, in {elapsed:.1f} s "
               f"({GUESSES / elapsed:.0f}/s): {dict(statuses)}")
         assert set(statuses) <= {401, 429}, statuses  # 0 successes, 0 server errors
-        # Every guess that was checked at all failed, and only a handful got checked before the
-        # lock (the ones already past the lock check when it closed): the rest were refused
-        # without looking at the PIN.
+        # Exactly the documented 10 guesses were checked (each takes its slot in the counter
+        # before argon2 runs, however many arrive at once); the rest were refused unchecked.
         checked = statuses[401]
-        assert MAX_PIN_FAILURES <= checked <= MAX_PIN_FAILURES + GUESS_CONCURRENCY, checked
+        assert checked == MAX_PIN_FAILURES, checked
         for i in right_at:
             assert responses[i][0] == 429, (i, responses[i])
         for status, headers, body in responses:
@@ -188,10 +187,11 @@ def test_lockout_survives_ten_thousand_concurrent_wrong_pins(database_url: str, 
         assert elapsed < 150, elapsed
 
         async with server.async_client(timeout=60) as client:
-            # Still locked afterwards, for the right PIN, for at least the first lock's hour.
+            # Still locked afterwards, for the right PIN: the first lock's hour, no longer (the
+            # refused guesses did not count towards further locks).
             after = await case_status(client, number, right_pin)
             assert after.status_code == 429
-            assert after.json()["error"]["retry_after"] > LOCK_BASE_SECONDS - 120
+            assert LOCK_BASE_SECONDS - 300 < after.json()["error"]["retry_after"] <= LOCK_BASE_SECONDS
             # The same through the no-JS page form: locked, and the page does not show the case.
             page = await client.post("/case", data={"case_number": number, "pin": right_pin})
             assert page.status_code == 429
