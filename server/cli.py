@@ -84,11 +84,30 @@ def main(argv: list[str] | None = None) -> int:
         print("database schema is up to date")
         return 0
 
-    import uvicorn
-
     print(f"Kalkan serving on http://{settings.host}:{settings.port}/ "
           f"({'SQLite' if settings.is_sqlite else 'PostgreSQL'})", file=sys.stderr, flush=True)
-    uvicorn.run("server.app:create_app", factory=True, host=settings.host, port=settings.port,
-                workers=args.workers, access_log=False, server_header=False, proxy_headers=False,
-                log_level="warning")
+    return _serve(settings, args.workers)
+
+
+def _serve(settings: Settings, workers: int) -> int:
+    import socket
+
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    config = uvicorn.Config("server.app:create_app", factory=True, host=settings.host, port=settings.port,
+                            workers=workers, access_log=False, server_header=False, proxy_headers=False,
+                            log_level="warning")
+    if workers <= 1:
+        server = uvicorn.Server(config)
+        server.run()
+        return 0 if server.started else 3  # uvicorn's own exit code for a failed start
+    # uvicorn binds the shared listening socket with protocol 0; the workers' accepted sockets
+    # inherit it, and asyncio sets TCP_NODELAY only on sockets whose protocol says TCP
+    # (Kludex/uvicorn#3149). Without it every answer on a kept-alive connection after the first
+    # waits ~40 ms for the client's delayed ACK. Rewrap the same descriptor with IPPROTO_TCP.
+    bound = config.bind_socket()
+    listening = socket.socket(bound.family, bound.type, socket.IPPROTO_TCP, fileno=bound.detach())
+    listening.set_inheritable(True)
+    Multiprocess(config, sockets=[listening]).run()
     return 0

@@ -393,3 +393,35 @@ def test_every_acknowledged_case_survives_kill_9(database_url: str, live_server:
                     assert_hashes_stored(response.json(), hashes)
 
         asyncio.run(verify())
+
+
+# --- 4. keep-alive latency with several workers --------------------------------------------------------
+
+
+def test_keep_alive_answers_are_not_held_back_with_several_workers(sqlite_database_url: str,
+                                                                 live_server: StartLiveServer) -> None:
+    """With --workers N, uvicorn binds the listening socket itself with proto 0; the accepted
+    sockets inherit it and asyncio then does not set TCP_NODELAY on them (Kludex/uvicorn#3149), so
+    every answer on a kept-alive connection after the first waits ~40 ms for the client's delayed
+    ACK: a 2-worker server answered 17 creations/s to one client where 1 worker answered 70/s."""
+    # `python -m tests.server_client` is `python -m server --workers $KALKAN_TEST_WORKERS`.
+    server = live_server(sqlite_database_url, module="tests.server_client",
+                         env={**NO_RATE_LIMIT, "KALKAN_TEST_WORKERS": "2"})
+
+    async def run() -> list[float]:
+        connection = await RawConnection.open(server)
+        try:
+            timings = []
+            for _ in range(20):
+                started = time.perf_counter()
+                status, _, _ = await connection.post("/api/cases/status", {"case_number": "x", "pin": "y"})
+                timings.append((time.perf_counter() - started) * 1000)
+                assert status == 422
+            return sorted(timings)
+        finally:
+            connection.close()
+
+    timings = asyncio.run(run())
+    median = timings[len(timings) // 2]
+    print(f"\nkeep-alive answers from 2 workers: median {median:.1f} ms, max {timings[-1]:.1f} ms")
+    assert median < 20, f"median {median:.1f} ms per answer on a kept-alive connection: Nagle vs delayed ACK"
