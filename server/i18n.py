@@ -49,7 +49,9 @@ TEXT: dict[str, dict[str, str]] = {
     "withdraw_button": {"tr": "Geri çek", "en": "Withdraw"},
     "withdrawn_done": {"tr": "Başvurunuz geri çekildi.", "en": "Your case is withdrawn."},
     "added_done": {"tr": "{added} yeni parmak izi eklendi.", "en": "{added} new fingerprints added."},
-    "support": {"tr": "Destek: TKDF acil hattı 0212 656 96 96", "en": "Support: TKDF emergency line +90 212 656 96 96"},
+    # No-break spaces inside the numbers: a phone number is not split across lines.
+    "support": {"tr": "Destek: TKDF acil hattı 0212\u00a0656\u00a096\u00a096",
+                "en": "Support: TKDF emergency line +90\u00a0212\u00a0656\u00a096\u00a096"},
     "error_title": {"tr": "Bir sorun oluştu", "en": "Something went wrong"},
     "not_found": {"tr": "Bu sayfa bulunamadı.", "en": "This page was not found."},
     "back_home": {"tr": "Ana sayfaya dön", "en": "Back to the start"},
@@ -73,7 +75,265 @@ TEXT: dict[str, dict[str, str]] = {
     "err_invalid_field": {"tr": "Girdiğiniz bilgiler geçersiz: {detail}", "en": "Something you entered is not valid: {detail}"},
     "err_case_full": {"tr": "Bu başvuru dolu; yeni bir başvuru başlatın.", "en": "This case is full; start a new case."},
     "err_other": {"tr": "İsteğiniz işlenemedi. Tekrar deneyin.", "en": "Your request could not be handled. Try again."},
+    # --- the landing page -----------------------------------------------------------------------
+    "landing_how_title": {"tr": "Nasıl çalışır", "en": "How it works"},
+    "landing_how_1": {"tr": "Korumak istediğiniz fotoğrafları ve videoları seçersiniz.",
+                      "en": "You choose the photos and videos you want to protect."},
+    "landing_how_2": {
+        "tr": "Tarayıcınız her birinin parmak izini (hash) hesaplar: görüntüyü tanımaya yarayan ama "
+              "görüntüye geri çevrilemeyen kısa bir kod.",
+        "en": "Your browser computes a fingerprint (hash) of each one: a short code that identifies the "
+              "image but cannot be turned back into it.",
+    },
+    "landing_how_3": {
+        "tr": "Yalnızca parmak izlerini gönderirsiniz. Katılımcı platformlar yüklenen içerikleri bunlarla "
+              "karşılaştırır ve eşleşen görüntüleri engelleyebilir.",
+        "en": "You send only the fingerprints. Participating platforms compare uploads against them and "
+              "can block matching images.",
+    },
+    "landing_how_4": {
+        "tr": "Bir başvuru numarası ve PIN alırsınız: bunlarla başvurunuzu izleyebilir, içerik ekleyebilir "
+              "ya da başvuruyu geri çekebilirsiniz.",
+        "en": "You get a case number and a PIN: with them you can follow your case, add more, or withdraw it.",
+    },
+    "landing_never_title": {"tr": "Asla olmayacak olanlar", "en": "What never happens"},
+    "landing_never_1": {"tr": "Fotoğraflarınız ve videolarınız cihazınızdan çıkmaz. Kimse onları görmez, biz de görmeyiz.",
+                        "en": "Your photos and videos never leave your device. Nobody sees them, not even us."},
+    "landing_never_2": {"tr": "Adınızı, telefon numaranızı ya da e-postanızı sormayız; hesap açmanız gerekmez.",
+                        "en": "We never ask for your name, phone number or e-mail; there is no account."},
+    "landing_never_3": {"tr": "IP adresiniz kaydedilmez.", "en": "Your IP address is not stored."},
+    "landing_start": {"tr": "Başlayın", "en": "Start"},
+    # --- the person's flow (/start); every flow_* string also reaches the page's script -----------
+    "flow_title": {"tr": "Görüntülerinizi koruyun", "en": "Protect your images"},
+    "flow_needs_js": {
+        "tr": "Bu bölüm için JavaScript gerekiyor: parmak izleri tarayıcınızda, JavaScript ile hesaplanır. "
+              "Tarayıcınızın ayarlarından JavaScript'i açıp bu sayfayı yenileyin.",
+        "en": "This part needs JavaScript: the fingerprints are computed in your browser, with JavaScript. "
+              "Turn JavaScript on in your browser's settings and reload this page.",
+    },
+    "flow_needs_js_case": {
+        "tr": "Başvuru numaranız ve PIN'iniz varsa başvurunuzu JavaScript olmadan da görebilirsiniz.",
+        "en": "If you already have a case number and PIN, you can see your case without JavaScript.",
+    },
+    "flow_step": {"tr": "Adım {n} / 4", "en": "Step {n} of 4"},
+    "flow_back": {"tr": "Geri", "en": "Back"},
+    "flow_lang_name": {"tr": "Türkçe", "en": "English"},
+    # eligibility
+    "flow_elig_title": {"tr": "Başlamadan önce", "en": "Before you start"},
+    "flow_elig_lead": {
+        "tr": "Bu hizmet, mahrem görüntüleri izinsiz paylaşılan ya da paylaşılmasından korkan yetişkinler içindir. "
+              "Lütfen aşağıdakileri onaylayın.",
+        "en": "This service is for adults whose intimate images have been shared without their consent, or "
+              "who fear they will be. Please confirm the following.",
+    },
+    "flow_elig_age_legend": {"tr": "Yaşınız", "en": "Your age"},
+    "flow_elig_adult": {
+        "tr": "18 yaşında ya da daha büyüğüm ve bu fotoğrafların ve videoların hepsinde 18 yaşında ya da daha büyüktüm.",
+        "en": "I am 18 or older, and I was 18 or older in all of these photos and videos.",
+    },
+    "flow_elig_minor": {"tr": "18 yaşından küçüğüm ya da bazılarında 18 yaşından küçüktüm.",
+                        "en": "I am under 18, or I was under 18 in some of them."},
+    "flow_elig_about_legend": {"tr": "Görüntüler", "en": "The images"},
+    "flow_elig_in_images": {"tr": "Bu fotoğraflarda ve videolarda görünen kişi benim.",
+                            "en": "I am the person in these photos and videos."},
+    "flow_elig_intimate": {"tr": "Bunlar mahrem görüntüler (çıplak, yarı çıplak ya da cinsel içerikli).",
+                           "en": "They are intimate (nude, semi-nude or sexual)."},
+    "flow_elig_confirm": {"tr": "Onaylıyorum, devam et", "en": "Confirm and continue"},
+    "flow_elig_need_age": {"tr": "Lütfen yaşınızla ilgili seçeneklerden birini seçin.",
+                           "en": "Please choose one of the age options."},
+    "flow_elig_need_self": {
+        "tr": "Başvuruyu yalnızca görüntülerdeki kişi başlatabilir. Başka birine yardım ediyorsanız, başvuruyu "
+              "birlikte, onun kendi cihazında yapabilirsiniz; destek hattı da yardımcı olabilir.",
+        "en": "Only the person in the images can start a case. If you are helping someone, they can do it on "
+              "their own device with you beside them; the support line can help too.",
+    },
+    "flow_elig_need_intimate": {
+        "tr": "Bu hizmet yalnızca mahrem görüntüler içindir. Başka görüntüleri, göründükleri platforma bildirin.",
+        "en": "This service is only for intimate images. Report other images to the platform where they appear.",
+    },
+    # under 18
+    "flow_minor_title": {"tr": "18 yaşından önce çekilen görüntüler için", "en": "For images from before you were 18"},
+    "flow_minor_lead": {
+        "tr": "Bu hizmet bu görüntüler için doğru yer değil. NCMEC'in ücretsiz Take It Down hizmeti aynı işi yapar: "
+              "görüntüleriniz cihazınızdan çıkmadan parmak izlerini oluşturur ve platformların onları bulup "
+              "kaldırmasına yardım eder.",
+        "en": "This service is not the right place for these images. NCMEC's free Take It Down service does the "
+              "same job: it makes their fingerprints without the images leaving your device, and helps platforms "
+              "find and remove them.",
+    },
+    "flow_minor_link": {"tr": "Take It Down'a gidin", "en": "Go to Take It Down"},
+    "flow_minor_note": {"tr": "Bağlantı takeitdown.ncmec.org adresini açar. Biz oraya hiçbir şey göndermeyiz.",
+                        "en": "The link opens takeitdown.ncmec.org. We send nothing there."},
+    "flow_minor_support": {
+        "tr": "Bu sizin suçunuz değil. Biriyle konuşmak isterseniz TKDF acil hattını arayın: 0212\u00a0656\u00a096\u00a096. "
+              "Hemen tehlikedeyseniz 112'yi arayın.",
+        "en": "This is not your fault. If you want to talk to someone, call the TKDF emergency line: "
+              "+90\u00a0212\u00a0656\u00a096\u00a096. If you are in danger right now, call 112.",
+    },
+    # choosing and fingerprinting files
+    "flow_files_title": {"tr": "Fotoğraflarınızı ve videolarınızı seçin", "en": "Choose your photos and videos"},
+    "flow_files_lead": {
+        "tr": "Korumak istediğiniz her fotoğrafı ve videoyu seçin. Bu cihazdan çıkmazlar: parmak izleri burada, "
+              "tarayıcınızda hesaplanır.",
+        "en": "Choose every photo and video you want to protect. They do not leave this device: their "
+              "fingerprints are computed here, in your browser.",
+    },
+    "flow_files_choose": {"tr": "Fotoğraf ya da video seçin", "en": "Choose photos or videos"},
+    "flow_files_drop": {"tr": "ya da buraya sürükleyip bırakın", "en": "or drag and drop them here"},
+    "flow_files_next": {"tr": "Devam et", "en": "Continue"},
+    "flow_files_cancel": {"tr": "Parmak izi çıkarmayı durdur", "en": "Stop fingerprinting"},
+    "flow_files_remove": {"tr": "Kaldır", "en": "Remove"},
+    "flow_files_remove_label": {"tr": "{name} dosyasını kaldır", "en": "Remove {name}"},
+    "flow_files_progress_label": {"tr": "{name} ilerlemesi", "en": "Progress of {name}"},
+    "flow_files_list_label": {"tr": "Seçtiğiniz dosyalar", "en": "Files you chose"},
+    "flow_file_queued": {"tr": "Sırada", "en": "Waiting"},
+    "flow_file_decoding": {"tr": "Açılıyor…", "en": "Opening…"},
+    "flow_file_hashing": {"tr": "Parmak izi çıkarılıyor…", "en": "Fingerprinting…"},
+    "flow_file_done": {"tr": "Hazır", "en": "Ready"},
+    "flow_file_video": {"tr": "Video", "en": "Video"},
+    "flow_file_low_quality": {
+        "tr": "Bu fotoğrafta güvenilir biçimde tanınması için yeterli ayrıntı yok (örneğin neredeyse tek renk), "
+              "bu yüzden gönderilmeyecek. Daha net bir kopyası varsa onu ekleyin.",
+        "en": "This photo has too little detail to be recognised reliably (for example, it is almost one colour), "
+              "so it will not be sent. If you have a clearer copy of it, add that.",
+    },
+    "flow_engine_loading": {"tr": "Parmak izi aracı hazırlanıyor…", "en": "Getting the fingerprinting tool ready…"},
+    "flow_engine_failed": {
+        "tr": "Bu tarayıcı parmak izi aracını başlatamadı. Tarayıcınızı güncelleyin ya da başka bir tarayıcı deneyin "
+              "(Chrome, Firefox, Safari). Dosyalarınız hiçbir yere gönderilmedi.",
+        "en": "This browser could not start the fingerprinting tool. Update your browser or try another one "
+              "(Chrome, Firefox, Safari). Your files were not sent anywhere.",
+    },
+    "flow_summary_working": {"tr": "{total} dosyadan {done} tanesi işlendi…", "en": "{done} of {total} files done…"},
+    "flow_summary_done": {"tr": "Bütün dosyalar işlendi: gönderilmeye hazır {count} parmak izi var.",
+                          "en": "All files are done: {count} fingerprints are ready to send."},
+    "flow_summary_nothing": {"tr": "Henüz gönderilebilecek bir parmak izi yok. Bir fotoğraf ya da video ekleyin.",
+                             "en": "There is no fingerprint to send yet. Add a photo or a video."},
+    "flow_summary_too_many": {
+        "tr": "Bir başvuruda en fazla {max} parmak izi gönderilebilir; şu an {count} tane var. Bazı dosyaları "
+              "kaldırın ve geri kalanlar için ikinci bir başvuru başlatın.",
+        "en": "A case can take at most {max} fingerprints at once; there are {count}. Remove some files and "
+              "start a second case for the rest.",
+    },
+    "flow_cancelled": {"tr": "Durduruldu: bitmemiş {count} dosya listeden çıkarıldı.",
+                       "en": "Stopped: {count} unfinished files were taken off the list."},
+    "flow_removed": {"tr": "{name} kaldırıldı.", "en": "{name} removed."},
+    # consent and sending
+    "flow_consent_title": {"tr": "Neyin gönderileceğini kontrol edin", "en": "Check what will be sent"},
+    "flow_consent_sent_title": {"tr": "Gönderilecekler", "en": "What is sent"},
+    "flow_consent_sent_lead": {"tr": "Yalnızca bu parmak izleri ve altındaki iki bilgi:",
+                               "en": "Only these fingerprints and the two details below them:"},
+    "flow_hash_type_pdq": {"tr": "Fotoğraf parmak izi (PDQ)", "en": "Photo fingerprint (PDQ)"},
+    "flow_hash_type_md5": {"tr": "Dosya parmak izi (MD5)", "en": "File fingerprint (MD5)"},
+    "flow_hash_type_vpdq": {"tr": "Video parmak izi (vPDQ)", "en": "Video fingerprint (vPDQ)"},
+    "flow_consent_language": {"tr": "Sayfanın dili", "en": "Language of this page"},
+    "flow_consent_ref": {"tr": "Sizi yönlendiren destek hattının kodu", "en": "Code of the helpline that sent you"},
+    "flow_consent_no_ref": {"tr": "yok", "en": "none"},
+    "flow_consent_exact": {"tr": "Gönderilecek mesajın tam hâli", "en": "The exact message that will be sent"},
+    "flow_consent_key_note": {
+        "tr": "idempotency_key rastgele bir koddur: bağlantı koparsa ikinci bir başvuru açılmasını önler. "
+              "Sizinle ilgili hiçbir şey içermez.",
+        "en": "idempotency_key is a random code: it stops a second case being opened if the connection drops. "
+              "It says nothing about you.",
+    },
+    "flow_consent_not_title": {"tr": "Asla gönderilmeyenler", "en": "What is never sent"},
+    "flow_consent_not_1": {"tr": "Fotoğraflarınız ve videolarınız ya da onların herhangi bir parçası",
+                           "en": "Your photos and videos, or any part of them"},
+    "flow_consent_not_2": {"tr": "Dosya adları, küçük resimler, dosyalarda saklı tarih ve konum bilgileri",
+                           "en": "File names, thumbnails, and the dates and places stored in the files"},
+    "flow_consent_not_3": {"tr": "Adınız, telefon numaranız, e-postanız: bunları hiç sormuyoruz",
+                           "en": "Your name, phone number or e-mail: we never ask for them"},
+    "flow_consent_ip": {"tr": "Sunucumuz IP adresinizi kaydetmez.", "en": "Our server does not store your IP address."},
+    "flow_consent_use": {
+        "tr": "Parmak izleri katılımcı platformlarla paylaşılır; platformlar yüklenen içerikleri bunlarla "
+              "karşılaştırır. Başvurunuzu istediğiniz zaman geri çekebilirsiniz.",
+        "en": "The fingerprints are shared with participating platforms, which compare uploads against them. "
+              "You can withdraw your case at any time.",
+    },
+    "flow_consent_confirm": {
+        "tr": "Bu parmak izlerinin gönderilmesini ve katılımcı platformlarla paylaşılmasını kabul ediyorum.",
+        "en": "I agree to send these fingerprints and to them being shared with participating platforms.",
+    },
+    "flow_consent_need": {"tr": "Göndermek için önce kutuyu işaretleyin.", "en": "Tick the box first to send."},
+    "flow_submit": {"tr": "Gönder ve başvuru numaramı al", "en": "Send and get my case number"},
+    "flow_submitting": {"tr": "Gönderiliyor…", "en": "Sending…"},
+    "flow_retry": {"tr": "Yeniden dene", "en": "Try again"},
+    "flow_err_network": {
+        "tr": "Bağlantı, yanıt gelmeden koptu. Başvurunuz açılmış olabilir: Yeniden dene'ye basın; aynı başvuru "
+              "size gösterilir, ikinci bir başvuru açılmaz.",
+        "en": "The connection dropped before the answer arrived. Your case may already be open: press Try again "
+              "and you will get that same case, not a second one.",
+    },
+    "flow_err_rate_limited": {"tr": "Şu anda çok fazla istek var. Bir dakika bekleyip Yeniden dene'ye basın.",
+                              "en": "There are too many requests right now. Wait a minute, then press Try again."},
+    "flow_err_server": {
+        "tr": "Sunucumuz başvurunuzu şu anda alamadı. Birkaç dakika sonra Yeniden dene'ye basın. Sorun sürerse "
+              "destek hattını arayın.",
+        "en": "Our server could not take your case just now. Press Try again in a few minutes. If it keeps "
+              "happening, call the support line.",
+    },
+    "flow_err_rejected": {
+        "tr": "Sunucumuz bu parmak izlerini kabul etmedi ({detail}). Sayfayı yenileyip dosyaları yeniden seçin; "
+              "sorun sürerse destek hattını arayın.",
+        "en": "Our server did not accept these fingerprints ({detail}). Reload this page and choose the files "
+              "again; if it keeps happening, call the support line.",
+    },
+    # the case number and PIN
+    "flow_result_title": {"tr": "Başvuru numaranız ve PIN'iniz", "en": "Your case number and PIN"},
+    "flow_result_warning": {
+        "tr": "Bunları şimdi kaydedin. Yalnızca bu kez gösteriliyorlar ve kaybolurlarsa kurtarılamazlar: "
+              "kimse, biz bile, onları sizin için bulamayız.",
+        "en": "Save them now. They are shown only this once and cannot be recovered if lost: nobody, not even "
+              "us, can look them up for you.",
+    },
+    "flow_result_copy_case": {"tr": "Başvuru numarasını kopyala", "en": "Copy the case number"},
+    "flow_result_copy_pin": {"tr": "PIN'i kopyala", "en": "Copy the PIN"},
+    "flow_result_copied": {"tr": "Kopyalandı.", "en": "Copied."},
+    "flow_result_copy_failed": {"tr": "Kopyalanamadı; lütfen bir yere yazın.",
+                                "en": "Could not copy; please write it down."},
+    "flow_result_download": {"tr": "Metin dosyası olarak indir", "en": "Download as a text file"},
+    "flow_result_print": {"tr": "Yazdır", "en": "Print"},
+    "flow_result_keep_safe": {
+        "tr": "Bu ikisini bilen herkes başvurunuzu görebilir ya da geri çekebilir: yalnızca sizin bulabileceğiniz "
+              "bir yerde saklayın.",
+        "en": "Anyone who has both can see or withdraw your case: keep them where only you can find them.",
+    },
+    "flow_result_how_to_use": {
+        "tr": "Başvurunuzu görmek, içerik eklemek ya da geri çekmek için {url} adresine gidip ikisini de girin.",
+        "en": "To see your case, add more or withdraw it, go to {url} and enter both.",
+    },
+    "flow_result_saved": {"tr": "Kaydettim, devam et", "en": "I have saved them, continue"},
+    "flow_textfile_name": {"tr": "basvuru-{case_number}.txt", "en": "case-{case_number}.txt"},
+    # the end
+    "flow_done_title": {"tr": "Başvurunuz açıldı", "en": "Your case is open"},
+    "flow_done_lead": {
+        "tr": "Parmak izleri katılımcı platformlara iletilir. Platformlar yüklenen içerikleri bunlarla karşılaştırır "
+              "ve eşleşen görüntüleri engelleyebilir ya da kaldırabilir.",
+        "en": "The fingerprints go to participating platforms. They compare uploads against them and can block "
+              "or remove matching images.",
+    },
+    "flow_done_case_page_lead": {
+        "tr": "Başvuru sayfanızda, numaranız ve PIN'inizle başvurunuzun durumunu görebilir, içerik ekleyebilir "
+              "ya da başvuruyu geri çekebilirsiniz.",
+        "en": "On your case page, with your case number and PIN, you can see your case's status, add more, or "
+              "withdraw it.",
+    },
+    "flow_done_case_page": {"tr": "Başvuru sayfanıza gidin", "en": "Go to your case page"},
+    "flow_done_device": {
+        "tr": "Bu cihazı başkasıyla paylaşıyorsanız tarayıcı geçmişinizi silmeyi düşünün.",
+        "en": "If you share this device with someone, consider clearing your browser history.",
+    },
 }
+
+# The strings the flow's script (web/src/flow-page.js) needs, handed to it in the page as JSON.
+SCRIPT_KEYS = ("case_number", "pin", "support", "site_name")
+
+
+def script_texts(language: str) -> dict[str, str]:
+    """Every flow_* string (and a few shared ones) in `language`, for the flow page's script."""
+    return {key: text(key, language) for key in TEXT if key.startswith("flow_") or key in SCRIPT_KEYS}
+
+
 
 
 def language_of(value: object) -> str:

@@ -16,7 +16,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from . import i18n, validation
+from . import assets, i18n, validation
 from .errors import ApiError, InvalidField
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).resolve().parent / "templates"))
@@ -38,8 +38,27 @@ def render(request: Request, name: str, language: str, status_code: int = 200, *
     return response
 
 
+def referral_of(request: Request) -> str | None:
+    """The helpline's referral code from `?ref=` (e.g. tkdf), if it is one the API would take."""
+    value = request.query_params.get("ref")
+    return value if value and validation.REF.fullmatch(value) else None
+
+
 async def landing(request: Request) -> Response:
-    return render(request, "landing.html", i18n.language_of(request.query_params.get("lang")))
+    return render(request, "landing.html", i18n.language_of(request.query_params.get("lang")),
+                  ref=referral_of(request))
+
+
+async def start(request: Request) -> Response:
+    """/start: the person's flow (eligibility, files, consent, case number and PIN) in one page whose
+    steps web/src/flow-page.js shows in turn; without JavaScript it says that JavaScript is needed."""
+    language = i18n.language_of(request.query_params.get("lang"))
+    try:
+        script = assets.asset_url("flow-page.js")
+    except assets.AssetsNotBuilt:
+        script = None  # the page still explains itself and links to the case page
+    return render(request, "start.html", language, ref=referral_of(request), script=script,
+                  texts=i18n.script_texts(language))
 
 
 async def case_lookup(request: Request) -> Response:
@@ -114,6 +133,7 @@ async def error_page(request: Request, status_code: int) -> Response:
 
 routes = [
     Route("/", landing),
+    Route("/start", start),
     Route("/case", case_lookup, methods=["GET"]),
     Route("/case", case_page, methods=["POST"]),
     Mount("/static", StaticFiles(directory=str(STATIC_DIR), check_dir=False), name="static"),

@@ -14,7 +14,7 @@ from .config import MAX_HASHES_PER_REQUEST, MIN_PDQ_QUALITY
 from .errors import ApiError, InvalidField
 
 LANGUAGES = ("tr", "en")
-_REF = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
+REF = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
 _IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9_-]{16,128}")
 
 
@@ -133,7 +133,7 @@ def create_case(body: Any) -> CreateCase:
     if language not in LANGUAGES:
         raise InvalidField(f"language must be one of {', '.join(LANGUAGES)}", field="language")
     ref = obj.get("ref")
-    if ref is not None and not (isinstance(ref, str) and _REF.fullmatch(ref)):
+    if ref is not None and not (isinstance(ref, str) and REF.fullmatch(ref)):
         raise InvalidField("ref must be 1-32 lowercase letters, digits, '-' or '_'", field="ref")
     key = obj.get("idempotency_key")
     if key is not None and not (isinstance(key, str) and _IDEMPOTENCY_KEY.fullmatch(key)):

@@ -1,0 +1,592 @@
+"""The person's flow (/ and /start) in real headless Chromium, driven by data-testid only.
+
+- The whole flow in Turkish and English on corpus photos and a video, checked against the case the
+  server stored (POST /api/cases/status), with the privacy proof over every request the page and
+  its workers made, axe-core on every step (0 violations), and screenshots of every step at phone
+  and desktop size (test-artifacts/screenshots/).
+- The under-18 route, the eligibility refusals, the page without JavaScript.
+- Low-detail photos are warned about and not sent; removing a file; cancelling the hashing.
+- A dropped response: the retry (and a reload with the same files) gets the same case, once.
+- The whole flow by keyboard alone.
+
+axe-core comes from node_modules (package.json pins it) and is evaluated into the page by the test
+(never shipped). It is not added as a <script> tag: the page's CSP refuses inline scripts, which is
+the point of it, and Playwright's add_script_tag inserts one.
+"""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+import re
+import sqlite3
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from PIL import Image
+from playwright.sync_api import Browser, BrowserContext, Page, Route
+
+from server import i18n
+from server_harness import LiveServer, sqlite_url
+from web_harness import CORPUS, Recorder
+
+IMAGES = CORPUS / "images"
+VIDEOS = CORPUS / "videos"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SCREENSHOTS = REPO_ROOT / "test-artifacts" / "screenshots"
+AXE = REPO_ROOT / "node_modules" / "axe-core" / "axe.min.js"
+PHONE = {"width": 375, "height": 812}
+DESKTOP = {"width": 1280, "height": 800}
+TIMEOUT_MS = 180_000  # Pyodide boots in each page; the machine is shared
+CASE_NUMBER = re.compile(r"[0-9A-HJKMNP-TV-Z]{4}(-[0-9A-HJKMNP-TV-Z]{4}){3}")
+PIN = re.compile(r"[0-9A-HJKMNP-TV-Z]{5}-[0-9A-HJKMNP-TV-Z]{5}")
+
+
+# --- fixtures --------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """One server for the module, on a SQLite file the tests read to count cases."""
+    root = tmp_path_factory.mktemp("flow-server")
+    live = LiveServer(sqlite_url(root / "kalkan.db"), data_dir=root / "data", log_dir=root,
+                      env={"KALKAN_RATE_LIMIT_PER_MINUTE": "0"})
+    live.db_path = root / "kalkan.db"  # type: ignore[attr-defined]
+    live.start()
+    try:
+        yield live
+    finally:
+        live.stop()
+
+
+@pytest.fixture
+def context(browser: Browser) -> Iterator[BrowserContext]:
+    context = browser.new_context(viewport=PHONE, accept_downloads=True)
+    context.set_default_timeout(60_000)  # the machine is shared: a busy moment is not a failure
+    try:
+        yield context
+    finally:
+        context.close()
+
+
+# --- driving the flow ------------------------------------------------------------------------------
+
+
+class Flow:
+    """The /start page in `page`: every control reached by its data-testid within the visible step."""
+
+    def __init__(self, page: Page, server: LiveServer, lang: str) -> None:
+        self.page = page
+        self.server = server
+        self.lang = lang
+        self.axe_violations: dict[str, list[Any]] = {}
+        self.shots: list[Path] = []
+
+    # where we are
+    def open(self, ref: str | None = None) -> None:
+        query = f"?lang={self.lang}" + (f"&ref={ref}" if ref else "")
+        self.page.goto(self.server.url("/start" + query))
+        self.page.wait_for_selector("[data-kalkan-flow][data-ready=true]", state="attached")
+        self.expect_step("eligibility")
+
+    def step(self) -> str:
+        return str(self.page.get_attribute("[data-kalkan-flow]", "data-current-step"))
+
+    def expect_step(self, name: str) -> None:
+        self.page.wait_for_selector(f"[data-kalkan-flow][data-current-step={name}]", state="attached", timeout=TIMEOUT_MS)
+        assert self.page.locator(f"section[data-step={name}]").is_visible()
+        assert self.page.locator("section[data-step]:visible").count() == 1
+
+    def control(self, testid: str) -> Any:
+        return self.page.locator(f"[data-step]:not([hidden]) [data-testid={testid}]")
+
+    def click(self, testid: str) -> None:
+        self.control(testid).click()
+
+    def csp_violations(self) -> int:
+        return int(self.page.get_attribute("[data-kalkan-flow]", "data-csp-violations") or 0)
+
+    # steps
+    def confirm_eligibility(self, age: str = "adult", in_images: bool = True, intimate: bool = True) -> None:
+        self.control(f"age-{age}").check()
+        if in_images:
+            self.control("in-images").check()
+        if intimate:
+            self.control("intimate").check()
+        self.click("eligibility-confirm")
+
+    def choose(self, files: Sequence[Path | dict[str, Any]]) -> None:
+        self.control("file-input").set_input_files(payloads(files))  # type: ignore[arg-type]
+        self.wait_hashed()
+
+    def wait_hashed(self) -> None:
+        self.page.wait_for_selector("[data-kalkan-flow][data-pending='0']", state="attached", timeout=TIMEOUT_MS)
+
+    def items(self) -> list[dict[str, Any]]:
+        out = []
+        for item in self.page.locator("[data-testid=file-item]").all():
+            error = item.locator("[data-testid=file-error]")
+            out.append({"name": item.get_attribute("data-name"), "state": item.get_attribute("data-state"),
+                        "kind": item.get_attribute("data-kind"), "low_quality": item.get_attribute("data-low-quality"),
+                        "error": error.get_attribute("data-code") if error.count() else None})
+        return out
+
+    def consent_hashes(self) -> list[dict[str, str]]:
+        return [{"signal_type": str(li.get_attribute("data-signal-type")), "value": str(li.get_attribute("data-value"))}
+                for li in self.page.locator("[data-testid=consent-hash]").all()]
+
+    def codes(self) -> tuple[str, str]:
+        return (self.control("case-number").inner_text().strip(), self.control("case-pin").inner_text().strip())
+
+    # evidence
+    def checkpoint(self, name: str) -> None:
+        """axe-core on the page as it is, and screenshots at phone and desktop size."""
+        if not self.page.evaluate("typeof window.axe !== 'undefined'"):
+            self.page.evaluate(AXE.read_text())
+        violations = self.page.evaluate("""async () => {
+            const result = await axe.run(document, { resultTypes: ["violations"] });
+            return result.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help,
+                nodes: v.nodes.slice(0, 5).map((n) => n.target.join(" ")) }));
+        }""")
+        if violations:
+            self.axe_violations[name] = violations
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        before = self.page.viewport_size
+        for size in (PHONE, DESKTOP):
+            self.page.set_viewport_size(size)
+            path = SCREENSHOTS / f"{self.lang}-{len(self.shots) // 2 + 1:02d}-{name}-{size['width']}x{size['height']}.png"
+            self.page.screenshot(path=str(path), full_page=True)
+            self.shots.append(path)
+        if before:
+            self.page.set_viewport_size(before)
+
+
+def payloads(files: Sequence[Path | dict[str, Any]]) -> list[dict[str, Any]]:
+    """Files as Playwright payloads (paths and payloads cannot be mixed in one call)."""
+    return [f if isinstance(f, dict) else
+            {"name": f.name, "mimeType": mimetypes.guess_type(f.name)[0] or "", "buffer": f.read_bytes()}
+            for f in files]
+
+
+def case_status(server: LiveServer, case_number: str, pin: str) -> dict[str, Any]:
+    with server.client() as client:
+        response = client.post("/api/cases/status", json={"case_number": case_number, "pin": pin})
+    assert response.status_code == 200, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+def stored_cases(server: LiveServer) -> list[tuple[str, str, str | None]]:
+    """(case_number, language, ref) of every case in the server's database."""
+    with sqlite3.connect(f"file:{server.db_path}?mode=ro", uri=True) as db:  # type: ignore[attr-defined]
+        return list(db.execute("SELECT case_number, language, ref FROM cases ORDER BY id"))
+
+
+def flat_png(path: Path, colour: tuple[int, int, int] = (120, 140, 160)) -> Path:
+    Image.new("RGB", (320, 240), colour).save(path)
+    return path
+
+
+def assert_private(recorder: Recorder, server: LiveServer, chosen: Sequence[Path], photos: int) -> list[Any]:
+    """Every request went to our origin (or is a blob: URL of it); no body carries any 1 KB slice of a chosen file; the
+    bodies sent weigh at most 1 KB per photo beyond the videos' own hashes. Returns the POSTs."""
+    origin = server.base_url + "/"
+    assert recorder.requests, "no request was recorded"
+    # blob: URLs (thumbnails, the downloaded text file) are made in the page and never leave it.
+    assert [r.url for r in recorder.requests if not r.url.startswith((origin, "blob:" + origin))] == []
+    assert any("pyodide.asm.wasm" in r.url for r in recorder.requests)  # the workers' loads are seen
+    contents = [p.read_bytes() for p in chosen]
+    posts = [r for r in recorder.requests if r.method != "GET"]
+    for request in recorder.requests:
+        body = request.post_data_buffer or b""
+        for content in contents:
+            for start in range(0, max(len(content) - 1024, 0) + 1, 512):
+                assert content[start:start + 1024] not in body, f"file bytes sent to {request.url}"
+    for post in posts:
+        body = json.loads(post.post_data_buffer or b"{}")
+        other = sum(len(json.dumps(h)) for h in body.get("hashes", []) if h["signal_type"] != "pdq")
+        assert len(post.post_data_buffer or b"") - other <= 1024 * photos, "more than 1 KB per photo sent"
+    return posts
+
+
+# --- tests -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("lang", ["tr", "en"])
+def test_whole_flow(context: BrowserContext, server: LiveServer, lang: str, tmp_path: Path) -> None:
+    """Landing -> eligibility (the under-18 route and back) -> photos and a video -> consent ->
+    case number and PIN (copy, download, print) -> case page; the case the server stored holds
+    exactly the hashes the consent step showed, with the language and the helpline's ref."""
+    context.grant_permissions(["clipboard-read", "clipboard-write"])
+    recorder = Recorder()
+    recorder.attach(context)
+    page = context.new_page()
+    recorder.watch(page)
+    flow = Flow(page, server, lang)
+    text = i18n.TEXT
+
+    # 1. Landing: keeps ?lang= and ?ref= into the flow.
+    page.goto(server.url(f"/?lang={lang}&ref=tkdf"))
+    assert page.locator("html").get_attribute("lang") == lang
+    assert text["landing_never_1"][lang] in page.inner_text("main")
+    assert text["support"][lang] in page.inner_text("footer")
+    assert "212 656 96 96" in text["support"][lang].replace("\u00a0", " ")  # the support line stays
+    flow.checkpoint("landing")
+    page.locator("[data-testid=start]").click()
+    page.wait_for_url(re.compile(rf"/start\?lang={lang}&ref=tkdf$"))
+    page.wait_for_selector("[data-kalkan-flow][data-ready=true]", state="attached")
+
+    # 2. Eligibility, with a detour through the under-18 route and the browser's back button.
+    flow.expect_step("eligibility")
+    flow.checkpoint("eligibility")
+    flow.confirm_eligibility(age="minor", in_images=False, intimate=False)
+    flow.expect_step("minor")
+    flow.checkpoint("under-18")
+    page.go_back()
+    flow.expect_step("eligibility")
+    flow.control("age-adult").check()
+    flow.click("eligibility-confirm")  # not yet "I am in them": refused, in the page's language
+    assert flow.control("eligibility-error").inner_text() == text["flow_elig_need_self"][lang]
+    flow.checkpoint("eligibility-refused")
+    flow.confirm_eligibility()
+    flow.expect_step("files")
+    flow.checkpoint("files-empty")
+
+    # 3-4. Photos (PNG, JPEG, one with EXIF rotation, the same picture twice) and a video.
+    photos = [IMAGES / "misc" / "c.png", IMAGES / "bridge-mods" / "aaa-orig.jpg",
+              IMAGES / "exif-orientation" / "exif-rotn-6.jpg"]
+    again = {"name": "again-c.png", "mimeType": "image/png", "buffer": photos[0].read_bytes()}
+    video = VIDEOS / "doorknob-hd-no-bar.mp4"
+    flow.choose([*photos, again, video])
+    items = flow.items()
+    assert [(i["name"], i["state"], i["kind"]) for i in items] == [
+        *[(p.name, "done", "image") for p in photos], ("again-c.png", "done", "image"), (video.name, "done", "video")]
+    thumbs = [t.get_attribute("src") or "" for t in page.locator("[data-testid=thumb]").all()]
+    assert len(thumbs) == 4 and all(src.startswith("blob:") for src in thumbs)  # made here; videos get a tile
+    assert flow.control("next").is_enabled()
+    flow.checkpoint("files-hashed")
+    flow.click("next")
+
+    # 5. Consent: what will be sent, exactly.
+    flow.expect_step("consent")
+    shown = flow.consent_hashes()
+    types = [h["signal_type"] for h in shown]
+    assert types.count("pdq") == 4 and "md5" in types  # c (once), aaa-orig, rotn-6 as displayed and as stored
+    assert flow.control("consent-ref").inner_text() == "tkdf"
+    exact = json.loads(flow.control("consent-body").text_content() or "")
+    assert [{"signal_type": h["signal_type"], "value": h["value"]} for h in exact["hashes"]] == shown
+    assert all(h["quality"] >= 50 for h in exact["hashes"] if h["signal_type"] == "pdq")
+    assert (exact["language"], exact["ref"]) == (lang, "tkdf") and len(exact["idempotency_key"]) >= 16
+    flow.click("submit-case")  # consent not given yet: refused, nothing sent
+    assert flow.control("submit-error").inner_text().strip() == text["flow_consent_need"][lang]
+    assert [r for r in recorder.requests if r.method == "POST"] == []
+    page.locator("[data-step=consent] details summary").click()
+    flow.checkpoint("consent")
+    flow.control("consent-confirm").check()
+
+    # 6. Submit: case number and PIN, shown once.
+    with page.expect_response("**/api/cases") as answer:
+        flow.click("submit-case")
+    assert answer.value.status == 201
+    flow.expect_step("result")
+    case_number, pin = flow.codes()
+    assert CASE_NUMBER.fullmatch(case_number) and PIN.fullmatch(pin), (case_number, pin)
+    assert page.evaluate("sessionStorage.length") == 0  # the idempotency key is not kept once shown
+    flow.checkpoint("result")
+    flow.click("copy-case-number")
+    assert page.evaluate("navigator.clipboard.readText()") == case_number
+    flow.click("copy-pin")
+    assert page.evaluate("navigator.clipboard.readText()") == pin
+    assert flow.control("copy-status").inner_text() == text["flow_result_copied"][lang]
+    with page.expect_download() as download:
+        flow.click("download-codes")
+    saved = Path(download.value.path()).read_text(encoding="utf-8-sig")
+    assert case_number in saved and pin in saved and f"/case?lang={lang}" in saved
+    assert download.value.suggested_filename == text["flow_textfile_name"][lang].format(case_number=case_number)
+    flow.click("print-codes")  # headless: returns at once
+    page.emulate_media(media="print")
+    assert page.locator("[data-testid=case-pin]").is_visible() and page.locator("[data-testid=case-number]").is_visible()
+    for hidden in ("copy-pin", "download-codes", "next", "quick-exit"):
+        assert not page.locator(f"[data-testid={hidden}]").first.is_visible(), hidden
+    page.screenshot(path=str(SCREENSHOTS / f"{lang}-print-result.png"), full_page=True)
+    page.emulate_media(media="screen")
+
+    # Back from here shows the number and PIN again, never an empty flow that could send twice.
+    page.go_back()
+    flow.expect_step("result")
+    assert flow.codes() == (case_number, pin)
+
+    # 7. What next, and the case page.
+    flow.click("next")
+    flow.expect_step("done")
+    flow.checkpoint("done")
+    flow.click("case-page-link")
+    page.wait_for_url(re.compile(rf"/case\?lang={lang}$"))
+
+    # The server holds exactly what the consent step showed, with the language and the ref.
+    status = case_status(server, case_number, pin)
+    assert sorted((h["signal_type"], h["value"]) for h in status["hashes"]) == \
+        sorted((h["signal_type"], h["value"]) for h in shown)
+    assert status["language"] == lang
+    assert (case_number, lang, "tkdf") in stored_cases(server)
+
+    # Privacy: our origin only, no file bytes, <= 1 KB a photo; no CSP violation, no console error.
+    posts = assert_private(recorder, server, [*photos, video], photos=len(photos) + 1)
+    assert [p.url for p in posts] == [server.url("/api/cases")]
+    assert json.loads(posts[0].post_data_buffer or b"{}") == exact
+    assert recorder.console_errors == [] and recorder.page_errors == []
+    assert flow.axe_violations == {}, json.dumps(flow.axe_violations, indent=1)
+
+
+def test_under_18_route_and_refusals(context: BrowserContext, server: LiveServer) -> None:
+    """No age chosen, not in the images, not intimate: each refused with a plain reason; under 18
+    leads to Take It Down as a plain link (nothing requested from there, nothing booted here)."""
+    recorder = Recorder()
+    recorder.attach(context)
+    page = context.new_page()
+    recorder.watch(page)
+    flow = Flow(page, server, "en")
+    flow.open()
+    refusals = [({"age": None}, "flow_elig_need_age", "age-adult"),
+                ({"age": "adult", "in_images": False}, "flow_elig_need_self", "in-images"),
+                ({"age": "adult", "intimate": False}, "flow_elig_need_intimate", "intimate")]
+    for choices, key, field in refusals:
+        page.reload()
+        page.wait_for_selector("[data-kalkan-flow][data-ready=true]", state="attached")
+        if choices["age"]:
+            flow.confirm_eligibility(**choices)  # type: ignore[arg-type]
+        else:
+            flow.click("eligibility-confirm")
+        flow.expect_step("eligibility")
+        assert flow.control("eligibility-error").inner_text() == i18n.TEXT[key]["en"]
+        assert page.locator(f"[data-testid={field}]").get_attribute("aria-invalid") == "true"
+        assert page.locator(f"[data-testid={field}]:focus").count() == 1
+    page.reload()
+    page.wait_for_selector("[data-kalkan-flow][data-ready=true]", state="attached")
+    flow.confirm_eligibility(age="minor", in_images=True, intimate=True)
+    flow.expect_step("minor")
+    assert page.locator("#minor-title:focus").count() == 1  # focus moved to the step's heading
+    link = flow.control("take-it-down")
+    assert link.get_attribute("href") == "https://takeitdown.ncmec.org"
+    assert "noreferrer" in (link.get_attribute("rel") or "")
+    assert flow.control("file-input").count() == 0  # no way on to the files from here
+    flow.click("back")
+    flow.expect_step("eligibility")
+    assert all(r.url.startswith(server.base_url + "/") for r in recorder.requests)
+    assert not any("pyodide" in r.url for r in recorder.requests)  # no engine booted for this
+    assert recorder.console_errors == [] and recorder.page_errors == []
+
+
+def test_without_javascript_the_page_says_so_and_links_the_case_page(browser: Browser, server: LiveServer) -> None:
+    for lang in ("tr", "en"):
+        context = browser.new_context(java_script_enabled=False, viewport=PHONE)
+        try:
+            page = context.new_page()
+            page.goto(server.url(f"/start?lang={lang}"))
+            assert page.locator("[data-testid=needs-js]").inner_text() == i18n.TEXT["flow_needs_js"][lang]
+            assert page.locator("[data-testid=case-link]").get_attribute("href") == f"/case?lang={lang}"
+            assert page.locator("section[data-step]:visible").count() == 0
+            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(SCREENSHOTS / f"{lang}-no-javascript-375x812.png"), full_page=True)
+        finally:
+            context.close()
+
+
+def test_landing_keeps_language_and_referral(server: LiveServer) -> None:
+    with server.client() as client:
+        page = client.get("/?lang=en&ref=tkdf").text
+        assert 'href="/start?lang=en&amp;ref=tkdf"' in page
+        assert 'href="?lang=tr&amp;ref=tkdf"' in page  # the language switch keeps the ref
+        assert 'href="/start?lang=tr"' in client.get("/?ref=NOT%20A%20CODE").text  # a bad ref is dropped
+        start = client.get("/start?lang=tr&ref=tkdf")
+        assert start.status_code == 200 and start.headers["cache-control"] == "no-store"
+        assert 'data-ref="tkdf"' in start.text and 'data-lang="tr"' in start.text
+        assert 'data-ref=""' in client.get("/start?ref=%3Cscript%3E").text
+
+
+def test_low_detail_photos_are_warned_and_not_sent_removing_and_cancelling(
+        context: BrowserContext, server: LiveServer, tmp_path: Path) -> None:
+    recorder = Recorder()
+    recorder.attach(context)
+    page = context.new_page()
+    recorder.watch(page)
+    flow = Flow(page, server, "tr")
+    flow.open()
+    flow.confirm_eligibility()
+    flow.expect_step("files")
+
+    # Only a flat photo: warned, nothing to send, no way on.
+    flat = flat_png(tmp_path / "duvar.png")
+    flow.choose([flat])
+    [item] = flow.items()
+    assert item["state"] == "done" and item["low_quality"] == "true"
+    warning = page.locator("[data-testid=file-warning]")
+    assert warning.inner_text() == i18n.TEXT["flow_file_low_quality"]["tr"]
+    assert int(page.locator("[data-testid=file-item]").get_attribute("data-quality") or 100) < 50
+    assert flow.control("next").is_disabled()
+    assert flow.control("files-summary").inner_text() == i18n.TEXT["flow_summary_nothing"]["tr"]
+
+    # Two good photos; one is removed again: its hash goes and its thumbnail URL is revoked.
+    good, removed = IMAGES / "misc" / "c.png", IMAGES / "bridge-mods" / "high-contrast.jpg"
+    flow.choose([good, removed])
+    assert flow.control("next").is_enabled()
+    thumb = page.locator(f"[data-testid=file-item][data-name='{removed.name}'] [data-testid=thumb]")
+    url = thumb.get_attribute("src")
+    load = "url => new Promise((done) => { const i = new Image(); i.onload = () => done('loaded'); i.onerror = () => done('gone'); i.src = url; })"
+    assert page.evaluate(load, url) == "loaded"
+    page.locator(f"[data-testid=file-item][data-name='{removed.name}'] [data-testid=remove-file]").click()
+    assert [i["name"] for i in flow.items()] == [flat.name, good.name]
+    assert page.evaluate(load, url) == "gone"
+    assert page.locator(f"[data-testid=file-item][data-name='{good.name}'] [data-testid=remove-file]:focus").count() == 1
+    flow.click("next")
+    flow.expect_step("consent")
+    shown = flow.consent_hashes()
+    assert len(shown) == 1 and shown[0]["signal_type"] == "pdq"  # c.png only: not the flat one, not the removed one
+    page.go_back()
+    flow.expect_step("files")
+
+    # Cancel: files still being fingerprinted leave the list; the engine goes on working after it.
+    big = [tmp_path / "buyuk-1.png", tmp_path / "buyuk-2.png"]
+    for number, path in enumerate(big):
+        Image.effect_noise((2400, 1600), 40 + number).convert("RGB").save(path, compress_level=1)
+    flow.control("file-input").set_input_files(big)
+    flow.click("cancel-hashing")
+    flow.wait_hashed()
+    assert [i["name"] for i in flow.items()] == [flat.name, good.name]
+    assert flow.control("files-summary").inner_text() == i18n.TEXT["flow_cancelled"]["tr"].format(count=2)
+    assert page.locator("[data-testid=file-input]:focus").count() == 1
+    assert flow.control("cancel-hashing").is_hidden()
+    flow.choose([IMAGES / "modes" / "L.png"])
+    assert flow.items()[-1]["state"] == "done"
+    assert flow.control("next").is_enabled()
+    assert recorder.page_errors == []
+    assert [e for e in recorder.console_errors if "ERR_FILE_NOT_FOUND" not in e] == []  # the revoked URL's load
+    assert flow.csp_violations() == 0
+
+
+def test_dropped_response_retry_gets_the_same_case(context: BrowserContext, server: LiveServer) -> None:
+    """The first answer is lost after the server made the case: Try again gets that case back (one
+    case in the database). Then again with a reload in between: the key survives in sessionStorage
+    and the same files give the same case."""
+    page = context.new_page()
+    recorder = Recorder()
+    recorder.attach(context)
+    recorder.watch(page)
+    flow = Flow(page, server, "en")
+    lost: list[dict[str, Any]] = []
+
+    def lose_first_answer(route: Route) -> None:
+        if lost:
+            route.continue_()
+            return
+        response = route.fetch()  # the server handles the request...
+        lost.append({"status": response.status, "body": response.json()})
+        route.abort("connectionreset")  # ...and the page never hears back
+
+    page.route("**/api/cases", lose_first_answer)
+    before = len(stored_cases(server))
+    flow.open(ref="tkdf")
+    flow.confirm_eligibility()
+    flow.expect_step("files")
+    flow.choose([IMAGES / "bridge-mods" / "blur-a-little.jpg"])
+    flow.click("next")
+    flow.expect_step("consent")
+    flow.control("consent-confirm").check()
+    flow.click("submit-case")
+    error = flow.control("submit-error")
+    error.wait_for()
+    assert error.inner_text().startswith(i18n.TEXT["flow_err_network"]["en"])
+    assert lost and lost[0]["status"] == 201
+    assert page.locator("[data-testid=retry-submit]:focus").count() == 1
+    flow.checkpoint("submit-error")
+    with page.expect_response("**/api/cases") as answer:
+        flow.click("retry-submit")
+    assert answer.value.status == 201 and answer.value.headers.get("idempotent-replayed") == "true"
+    flow.expect_step("result")
+    assert flow.codes() == (lost[0]["body"]["case_number"], lost[0]["body"]["pin"])
+    bodies = [json.loads(r.post_data_buffer or b"{}") for r in recorder.requests if r.method == "POST"]
+    assert len(bodies) == 2 and bodies[0] == bodies[1]  # the retry sent the same key
+    assert len(stored_cases(server)) == before + 1
+    case_status(server, *flow.codes())
+
+    # Lost again, then the person reloads and chooses the same photo: the same case comes back.
+    lost.clear()
+    flow.open(ref="tkdf")
+    flow.confirm_eligibility()
+    flow.expect_step("files")
+    flow.choose([IMAGES / "bridge-mods" / "sharpen-a-little.jpg"])
+    flow.click("next")
+    flow.expect_step("consent")
+    flow.control("consent-confirm").check()
+    flow.click("submit-case")
+    flow.control("submit-error").wait_for()
+    assert lost and lost[0]["status"] == 201
+    flow.open(ref="tkdf")
+    flow.confirm_eligibility()
+    flow.expect_step("files")
+    flow.choose([IMAGES / "bridge-mods" / "sharpen-a-little.jpg"])
+    flow.click("next")
+    flow.expect_step("consent")
+    flow.control("consent-confirm").check()
+    flow.click("submit-case")
+    flow.expect_step("result")
+    assert flow.codes() == (lost[0]["body"]["case_number"], lost[0]["body"]["pin"])
+    assert len(stored_cases(server)) == before + 2
+    assert recorder.page_errors == []
+
+
+def test_whole_flow_by_keyboard_alone(context: BrowserContext, server: LiveServer) -> None:
+    """Tab, Space and Enter only (the file comes from set_input_files on the focused input: the
+    OS dialog cannot be driven)."""
+    page = context.new_page()
+    recorder = Recorder()
+    recorder.watch(page)
+    flow = Flow(page, server, "tr")
+    page.goto(server.url("/?lang=tr"))
+
+    def tab_to(testid: str, limit: int = 40) -> None:
+        for _ in range(limit):
+            page.keyboard.press("Tab")
+            if page.locator(f"[data-testid={testid}]:focus").count():
+                return
+        raise AssertionError(f"Tab never reached {testid} on step {flow.step()}")
+
+    tab_to("start")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("[data-kalkan-flow][data-ready=true]", state="attached")
+    flow.expect_step("eligibility")
+    tab_to("age-adult")
+    page.keyboard.press("Space")
+    tab_to("in-images")
+    page.keyboard.press("Space")
+    tab_to("intimate")
+    page.keyboard.press("Space")
+    tab_to("eligibility-confirm")
+    page.keyboard.press("Enter")
+    flow.expect_step("files")
+    assert page.locator("#files-title:focus").count() == 1
+    tab_to("file-input")
+    page.locator("[data-testid=file-input]:focus").set_input_files([IMAGES / "misc" / "c.png"])
+    flow.wait_hashed()
+    tab_to("next")
+    page.keyboard.press("Enter")
+    flow.expect_step("consent")
+    tab_to("consent-confirm")
+    page.keyboard.press("Space")
+    assert flow.control("consent-confirm").is_checked()
+    tab_to("submit-case")
+    page.keyboard.press("Enter")
+    flow.expect_step("result")
+    case_number, pin = flow.codes()
+    assert CASE_NUMBER.fullmatch(case_number)
+    tab_to("next")
+    page.keyboard.press("Enter")
+    flow.expect_step("done")
+    tab_to("case-page-link")
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"/case\?lang=tr$"))
+    case_status(server, case_number, pin)
+    assert recorder.console_errors == [] and recorder.page_errors == []
