@@ -190,6 +190,7 @@ TEXT: dict[str, dict[str, str]] = {
     "flow_file_decoding": {"tr": "Açılıyor…", "en": "Opening…"},
     "flow_file_hashing": {"tr": "Parmak izi çıkarılıyor…", "en": "Fingerprinting…"},
     "flow_file_done": {"tr": "Hazır", "en": "Ready"},
+    "flow_file_not_sent": {"tr": "Gönderilmeyecek", "en": "Will not be sent"},
     "flow_file_video": {"tr": "Video", "en": "Video"},
     "flow_file_low_quality": {
         "tr": "Bu fotoğrafta güvenilir biçimde tanınması için yeterli ayrıntı yok (örneğin neredeyse tek renk), "
@@ -332,8 +333,6 @@ SCRIPT_KEYS = ("case_number", "pin", "support", "site_name")
 def script_texts(language: str) -> dict[str, str]:
     """Every flow_* string (and a few shared ones) in `language`, for the flow page's script."""
     return {key: text(key, language) for key in TEXT if key.startswith("flow_") or key in SCRIPT_KEYS}
-
-
 
 
 def language_of(value: object) -> str:

@@ -107,8 +107,9 @@ export class FileList {
     if (result.kind === "image" && photo && photo.quality < MIN_PDQ_QUALITY) {
       item.lowQuality = true;
       item.node.dataset.lowQuality = "true";
+      item.status.textContent = this.t("flow_file_not_sent");
       item.node.dataset.quality = String(photo.quality);
-      item.status.after(element("p", { class: "file-warning", "data-testid": "file-warning" }, this.t("flow_file_low_quality")));
+      item.node.append(element("p", { class: "file-message file-warning", "data-testid": "file-warning" }, this.t("flow_file_low_quality")));
     }
     this.onChange();
   }
@@ -121,7 +122,7 @@ export class FileList {
     item.status.textContent = "";
     const code = error?.code ?? "internal";
     const text = typeof error?.text === "function" ? error.text(this.language) : this.t("flow_engine_failed");
-    item.status.after(element("p", { class: "error", "data-testid": "file-error", "data-code": code }, text));
+    item.node.append(element("p", { class: "file-message error", "data-testid": "file-error", "data-code": code }, text));
     this.onChange();
   }
 

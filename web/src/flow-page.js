@@ -277,6 +277,9 @@ async function submit() {
   (retry ? retryButton : submitButton).focus();
 }
 
+consentBox.addEventListener("change", () => {
+  if (consentBox.checked && retryButton.hidden) submitError.hidden = true; // "tick the box" is answered
+});
 submitButton.addEventListener("click", submit);
 retryButton.addEventListener("click", submit);
 
