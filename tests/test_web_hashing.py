@@ -11,7 +11,11 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-from collections.abc import Iterator
+import struct
+import subprocess
+import time
+import zlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -228,3 +232,138 @@ def _png(width: int, height: int) -> bytes:
     out = io.BytesIO()
     Image.new("RGB", (width, height), (200, 30, 30)).save(out, "PNG")
     return out.getvalue()
+
+
+# --- cancelling -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def one_worker_page(browser: Browser, web_server: LiveServer) -> Iterator[Callable[..., HashingPage]]:
+    """Opens /hashing with one worker (so files queue behind each other) and page knobs."""
+    contexts = []
+
+    def open_page(**knobs: object) -> HashingPage:
+        context = browser.new_context()
+        contexts.append(context)
+        page = HashingPage(context.new_page(), web_server.base_url)
+        page.open(workers=1, **knobs)
+        return page
+
+    try:
+        yield open_page
+    finally:
+        for context in contexts:
+            context.close()
+
+
+def _sparse_video(path: Path, size: int) -> Path:
+    """A file that sniffs as an MP4 (ftyp box) and is `size` bytes of mostly zeros: MD5 must read
+    all of it, which takes far longer than the test waits, yet costs no disk space."""
+    with path.open("wb") as out:
+        out.write(b"\0\0\0\x18ftypisom\0\0\x02\0isomiso2")
+        out.truncate(size)
+    return path
+
+
+def test_cancel_drops_queued_files_and_stops_running_work_at_a_safe_point(
+        one_worker_page: Callable[..., HashingPage], tmp_path: Path) -> None:
+    """One worker, three files: a huge video is cancelled mid-MD5 (the worker stops between
+    chunks, it is not replaced), the photo queued behind it is cancelled before it starts, and
+    the third file then hashes exactly."""
+    page = one_worker_page(cancelGraceMs=600_000)  # never terminate: prove the cooperative stop
+    huge = _sparse_video(tmp_path / "huge.mp4", 16 << 30)
+    queued, last = IMAGES / "modes" / "L.png", IMAGES / "modes" / "RGBA.png"
+    first = page.choose([huge, queued, last])
+    assert page.wait_state(first, ["hashing"]) == "hashing"  # MD5 under way
+    assert page.item(first + 1).get_attribute("data-state") == "queued"
+    clicked = time.monotonic()
+    page.item(first + 1).locator("[data-testid=file-cancel]").click()
+    page.item(first).locator("[data-testid=file-cancel]").click()
+    big, photo, other = page.wait_results(first, 3, timeout_s=60)
+    elapsed = time.monotonic() - clicked
+    assert (big.state, big.error_code) == ("error", "cancelled"), big
+    assert (photo.state, photo.error_code) == ("error", "cancelled"), photo
+    assert "nothing about it is kept" in (big.error_text or "")
+    assert other.state == "done" and other.hash("displayed")["value"] == cpython_hash(last).hash
+    # 16 GB of MD5 takes minutes; the worker was free for the next file within seconds.
+    assert elapsed < 30, elapsed
+    assert page.attribute("replaced-workers") == "0"
+
+
+def test_cancel_replaces_a_worker_stuck_in_one_long_python_call(
+        one_worker_page: Callable[..., HashingPage], tmp_path: Path) -> None:
+    """A 48-MP photo on one worker is one long synchronous PDQ call with no safe point in it:
+    after cancelGraceMs the worker is terminated and a fresh one booted, which then hashes the
+    file queued behind."""
+    page = one_worker_page(cancelGraceMs=300, lang="tr")
+    rng = np.random.default_rng(48)
+    path = tmp_path / "forty-eight.png"
+    Image.fromarray(rng.integers(0, 256, size=(60, 80, 3), dtype=np.uint8)).resize((8000, 6000)).save(path, compress_level=1)
+    after = IMAGES / "modes" / "L.png"
+    first = page.choose([path, after])
+    assert page.wait_state(first, ["hashing"], timeout_s=120) == "hashing"  # decoded; Python runs
+    page.item(first).locator("[data-testid=file-cancel]").click()
+    assert page.wait_state(first, ["error"], timeout_s=5) == "error"  # the person hears at once
+    cancelled, later = page.wait_results(first, 2, timeout_s=180)
+    assert cancelled.error_code == "cancelled" and "İptal edildi" in (cancelled.error_text or "")
+    assert later.state == "done" and later.hash("displayed")["value"] == cpython_hash(after).hash
+    assert page.attribute("replaced-workers") == "1"
+
+
+# --- a photo too large for the device's memory -----------------------------------------------
+
+
+def _huge_png(path: Path, width: int, height: int) -> Path:
+    """A grey width x height PNG written row by row: 100 MP in ~100 KB, without 100 MB of RAM."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    compressor = zlib.compressobj(9)
+    row = b"\0" + bytes(range(256)) * (width // 256) + bytes(width % 256)  # filter 0, a ramp
+    body = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+                     + chunk(b"IDAT", body) + chunk(b"IEND", b""))
+    return path
+
+
+def test_a_100_megapixel_photo_on_a_memory_limited_page_is_refused_before_decoding(
+        one_worker_page: Callable[..., HashingPage], tmp_path: Path) -> None:
+    """A page whose device may decode at most 50 MP (what HashPool derives from
+    navigator.deviceMemory for a 4 GB phone; set here with ?maxMegapixels=50) gets a 10000 x
+    10000 PNG: refused from its header with a plain message, never decoded, and the photos
+    chosen with it still hash."""
+    page = one_worker_page(maxMegapixels=50)
+    assert page.attribute("max-pixels") == "50000000"
+    huge = _huge_png(tmp_path / "hundred-megapixels.png", 10_000, 10_000)
+    assert huge.stat().st_size < 1_000_000
+    before, after = IMAGES / "modes" / "L.png", IMAGES / "modes" / "RGBA.png"
+    started = time.monotonic()
+    results = page.hash([before, huge, after])
+    assert [r.state for r in results] == ["done", "error", "done"], results
+    refused = results[1]
+    assert refused.error_code == "too_large"
+    assert "100 megapixels" in (refused.error_text or "") and "50 megapixels" in (refused.error_text or "")
+    assert "screenshot" in (refused.error_text or "")
+    assert refused.timings == {}  # no decode or hash timing: the worker never saw it
+    assert results[0].hash("displayed")["value"] == cpython_hash(before).hash
+    assert results[2].hash("displayed")["value"] == cpython_hash(after).hash
+    assert time.monotonic() - started < 60
+
+
+def test_no_device_decodes_more_than_100_megapixels(hashing: tuple[HashingPage, Recorder], tmp_path: Path) -> None:
+    """pyhash's own limit holds on a page with plenty of memory too (checked from the header)."""
+    page, _ = hashing
+    assert int(page.attribute("max-pixels") or 0) == 100_000_000  # this machine reports >= 8 GB
+    [result] = page.hash([_huge_png(tmp_path / "over.png", 10_000, 10_001)])
+    assert result.error_code == "too_large" and "100 megapixels" in (result.error_text or "")
+
+
+def test_pixel_budget_follows_device_memory() -> None:
+    """HashPool's default limit from navigator.deviceMemory (GB): 16 bytes a pixel, a fifth of
+    memory, between 4 and 100 MP; computed by the module itself under Node."""
+    script = ("const m = await import(process.argv[1]);"
+              "console.log(JSON.stringify([0.25, 0.5, 1, 2, 4, 8, 16, undefined].map((g) => m.defaultMaxPixels(g))));")
+    done = subprocess.run(["node", "--input-type=module", "-e", script, str(REPO_ROOT / "web" / "src" / "hasher.js")],
+                          capture_output=True, text=True, check=True)
+    limits = json.loads(done.stdout)
+    assert limits == [4_000_000, 6_710_886, 13_421_772, 26_843_545, 53_687_091, 100_000_000, 100_000_000, 53_687_091]

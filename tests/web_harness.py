@@ -6,6 +6,7 @@ waits on selectors and reads data-* attributes, which needs no script in the pag
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -28,6 +29,9 @@ class FileResult:
     error_code: str | None
     error_text: str | None
     timings: dict[str, int]
+    note_code: str | None = None  # a video without vPDQ: why (its MD5 still counts)
+    note_text: str | None = None
+    video: dict[str, Any] | None = None  # what the worker decoded: codec, size, frameRate, frames
 
     def hash(self, orientation: str = "displayed") -> dict[str, Any]:
         found = [h for h in self.hashes if h.get("orientation") == orientation]
@@ -69,10 +73,12 @@ class HashingPage:
         self.ready_ms: int | None = None
         self.boot: str | None = None
 
-    def open(self, lang: str = "en", workers: int | None = None, timeout_s: float = 120) -> float:
-        """Loads the page and waits until every worker's Pyodide is ready; returns seconds."""
+    def open(self, lang: str = "en", workers: int | None = None, timeout_s: float = 120, **knobs: object) -> float:
+        """Loads the page and waits until every worker's Pyodide is ready; returns seconds.
+        `knobs` become query parameters (maxMegapixels=50, cancelGraceMs=500)."""
         started = time.monotonic()
         query = f"?lang={lang}" + (f"&workers={workers}" if workers else "")
+        query += "".join(f"&{name}={value}" for name, value in knobs.items())
         self.page.goto(f"{self.base_url}/hashing{query}")
         status = self.page.wait_for_selector(
             "[data-testid=pyodide-status][data-state=ready], [data-testid=pyodide-status][data-state=failed]",
@@ -89,15 +95,37 @@ class HashingPage:
     def hash(self, files: Sequence[Path | dict[str, Any]], timeout_s: float = 180) -> list[FileResult]:
         """Chooses `files` (paths, or Playwright file payloads {name, mimeType, buffer}) in the
         file input and waits for each one's result."""
-        results = self.page.locator("[data-testid=file-result]")
-        before = results.count()
+        first = self.choose(files)
+        return self.wait_results(first, len(files), timeout_s)
+
+    def choose(self, files: Sequence[Path | dict[str, Any]]) -> int:
+        """Chooses `files` without waiting; returns the index of the first one's result item."""
+        before = self.page.locator("[data-testid=file-result]").count()
         self.page.set_input_files("[data-testid=file-input]", list(files))  # type: ignore[arg-type]
+        return before
+
+    def item(self, index: int) -> Any:
+        return self.page.locator(f"[data-testid=file-result][data-index='{index}']")
+
+    def wait_state(self, index: int, states: Sequence[str], timeout_s: float = 120) -> str:
+        """Waits until result item `index` is in one of `states` (queued, decoding, hashing,
+        frames, done, error); returns that state."""
+        selector = ", ".join(f"[data-testid=file-result][data-index='{index}'][data-state={s}]" for s in states)
+        found = self.page.wait_for_selector(selector, state="attached", timeout=timeout_s * 1000)
+        assert found is not None
+        return str(found.get_attribute("data-state"))
+
+    def wait_results(self, first: int, count: int, timeout_s: float = 180) -> list[FileResult]:
         deadline = time.monotonic() + timeout_s
         terminal = self.page.locator(TERMINAL)
-        while terminal.count() < before + len(files):
+        while terminal.count() < first + count:
             assert time.monotonic() < deadline, f"files not hashed within {timeout_s:g} s"
             time.sleep(0.05)
-        return [self._read(results.nth(i)) for i in range(before, before + len(files))]
+        return [self._read(self.item(i)) for i in range(first, first + count)]
+
+    def attribute(self, name: str) -> str | None:
+        """A data-* attribute of the page's root element (data-workers, data-replaced-workers...)."""
+        return self.page.get_attribute("[data-kalkan-hashing]", f"data-{name}")
 
     @staticmethod
     def _read(item: Any) -> FileResult:
@@ -107,18 +135,24 @@ class HashingPage:
                                      "value": h.get_attribute("data-value")}
             if (quality := h.get_attribute("data-quality")) is not None:
                 entry["quality"] = int(quality)
-            for name in ("orientation", "bands"):
+            for name in ("orientation", "bands", "frames"):
                 if (value := h.get_attribute(f"data-{name}")) is not None:
-                    entry[name] = int(value) if name == "bands" else value
+                    entry[name] = value if name == "orientation" else int(value)
             hashes.append(entry)
         error = item.locator("[data-testid=file-error]")
         has_error = error.count() > 0
         timings = {}
-        for name in ("decode-ms", "hash-ms", "total-ms"):
+        for name in ("decode-ms", "hash-ms", "total-ms", "md5-ms", "vpdq-ms"):
             if (value := item.get_attribute(f"data-{name}")) is not None:
                 timings[name] = int(value)
+        note = item.locator("[data-testid=file-note]")
+        has_note = note.count() > 0
+        video = item.get_attribute("data-video")
         return FileResult(
             name=str(item.get_attribute("data-name")), state=str(item.get_attribute("data-state")),
             kind=item.get_attribute("data-kind"), hashes=hashes,
             error_code=error.get_attribute("data-code") if has_error else None,
-            error_text=error.inner_text() if has_error else None, timings=timings)
+            error_text=error.inner_text() if has_error else None, timings=timings,
+            note_code=note.get_attribute("data-code") if has_note else None,
+            note_text=note.inner_text() if has_note else None,
+            video=json.loads(video) if video else None)

@@ -1,10 +1,11 @@
 // The hashing worker: a module Web Worker that runs pyhash under Pyodide, both loaded from our
 // own origin (web/build_web.py puts them in /assets/; nothing else is ever requested).
 //
-// Messages in: {id, op, ...}. Out: {id, progress} any number of times, then {id, ok: true,
-// result} or {id, ok: false, error: {code, values, detail}}. Ops:
+// Messages in: {id, op, ...}, or {cancel: id} to stop that call at its next safe point (it then
+// answers with error code "cancelled"). Out: {id, progress} any number of times, then
+// {id, ok: true, result} or {id, ok: false, error: {code, values, detail}}. Ops:
 //   init                      -> {bootMs, pyodide}: resolves once Python is ready
-//   image  {file, bands, splitPixels}
+//   image  {file, bands, splitPixels, maxPixels}
 //                             -> {format, exifOrientation, variants: [...]}: decodes the photo as
 //      displayed (EXIF orientation applied) and, when EXIF rotates or flips it, as stored ("raw").
 //      Each variant has its hash, or, for an image of at least splitPixels when bands > 1, the
@@ -12,12 +13,17 @@
 //   sums   {data, width, height, row_start, row_stop}  -> JSON text of the band's exact sums
 //   finish {bands, width, height}                       -> {hash, quality} from all bands' sums
 //   md5    {file, job, chunkSize}                       -> {md5}: streamed, constant memory
+//   video  {file, job}        -> {md5, vpdq: {signal, frames, frameRate, codec, width, height}
+//      | null, vpdqError: {code, detail} | null, timings}: MD5 streamed, then vPDQ from frames
+//      decoded with WebCodecs (video.js); a video this browser cannot decode still gets its MD5.
 import { PYODIDE_DIR, PYTHON_ARCHIVE } from "./assets-config.js";
 import { exifOrientation } from "./exif.js";
 import { sniff } from "./sniff.js";
+import { VideoError, decodeVideoFrames } from "./video.js";
 
 const MAX_PIXELS = 100_000_000; // as pyhash.images: larger images are refused before decoding
 const MIN_DIMENSION = 5; // PDQ's reference gives smaller images the all-zero hash
+const cancelledCalls = new Set(); // ids the page asked to stop
 
 class HashError extends Error {
   constructor(code, values = {}, detail = "") {
@@ -57,7 +63,7 @@ async function readHead(file) {
   }
 }
 
-async function decode(file, format) {
+async function decode(file, format, maxPixels) {
   let bitmap;
   try {
     // EXIF orientation applied, as the person sees the photo.
@@ -67,9 +73,9 @@ async function decode(file, format) {
     throw new HashError(code, { format }, String(err));
   }
   const { width, height } = bitmap;
-  if (width * height > MAX_PIXELS) {
+  if (width * height > maxPixels) { // formats whose header the page could not read (e.g. BMP variants)
     bitmap.close();
-    throw new HashError("too_large", { megapixels: Math.round((width * height) / 1e6), width, height });
+    throw new HashError("too_large", { megapixels: Math.round((width * height) / 1e6), limit: Math.floor(maxPixels / 1e6), width, height });
   }
   if (width < MIN_DIMENSION || height < MIN_DIMENSION) {
     bitmap.close();
@@ -116,10 +122,11 @@ const ops = {
     return { result: await ready };
   },
 
-  async image({ file, bands = 1, splitPixels = Infinity }, progress) {
+  async image({ file, bands = 1, splitPixels = Infinity, maxPixels = MAX_PIXELS }, { progress, checkpoint }) {
     if (file.size === 0) throw new HashError("empty");
     const format = sniff(await readHead(file));
     await ready;
+    checkpoint();
     const orientation = await exifOrientation(file, format).catch(() => 1);
     const wanted = [["displayed", 1]];
     if (orientation !== 1) wanted.push(["raw", orientation]);
@@ -127,8 +134,14 @@ const ops = {
     const transfer = [];
     progress({ stage: "decoding" });
     let t0 = performance.now();
-    const bitmap = await decode(file, format);
+    const bitmap = await decode(file, format, Math.min(maxPixels, MAX_PIXELS));
     for (const [name, transform] of wanted) {
+      try {
+        checkpoint();
+      } catch (err) {
+        bitmap.close();
+        throw err;
+      }
       const { canvas, ctx, width, height } = render(bitmap, transform);
       if (name === wanted[wanted.length - 1][0]) bitmap.close();
       const n = bands > 1 && width * height >= splitPixels ? Math.min(bands, height) : 1;
@@ -169,44 +182,86 @@ const ops = {
     return { result: JSON.parse(glue.finish(bands, width, height)) };
   },
 
-  async md5({ file, job, chunkSize = 1 << 20 }, progress) {
+  async md5({ file, job, chunkSize = 1 << 20 }, { progress, checkpoint }) {
     if (file.size === 0) throw new HashError("empty");
     await ready;
-    glue.md5_start(job);
+    return { result: { md5: await streamMd5(file, job, chunkSize, progress, checkpoint) } };
+  },
+
+  async video({ file, job }, { progress, checkpoint }) {
+    if (file.size === 0) throw new HashError("empty");
+    await ready;
+    const t0 = performance.now();
+    const md5 = await streamMd5(file, job, 1 << 20, progress, checkpoint);
+    const t1 = performance.now();
+    let vpdq = null;
+    let vpdqError = null;
+    const builder = {
+      start: (frameRate) => glue.vpdq_start(job, frameRate),
+      wants: (seconds) => glue.vpdq_wants(job, seconds),
+      skip: () => glue.vpdq_skip(job),
+      add: (data, width, height, channels, seconds) => glue.vpdq_add(job, data, width, height, channels, seconds),
+    };
     try {
-      for (let offset = 0; offset < file.size; offset += chunkSize) {
-        let chunk;
-        try {
-          chunk = new Uint8Array(await file.slice(offset, offset + chunkSize).arrayBuffer());
-        } catch (err) {
-          throw new HashError("read_failed", {}, String(err));
-        }
-        glue.md5_update(job, chunk);
-        progress({ stage: "hashing", done: Math.min(offset + chunkSize, file.size), total: file.size });
-      }
-      return { result: { md5: glue.md5_finish(job) } };
+      const info = await decodeVideoFrames(file, builder, {
+        checkpoint,
+        progress: ({ done, total }) => progress({ stage: "frames", done, total }),
+      });
+      vpdq = { ...JSON.parse(glue.vpdq_finish(job)), ...info };
     } catch (err) {
-      glue.md5_cancel(job);
-      throw err;
+      glue.vpdq_cancel(job);
+      if (!(err instanceof VideoError)) throw err; // cancelled, or a bug: the caller hears it
+      vpdqError = { code: err.code, detail: err.message };
     }
+    return { result: { md5, vpdq, vpdqError, timings: { md5Ms: t1 - t0, vpdqMs: performance.now() - t1 } } };
   },
 };
+
+async function streamMd5(file, job, chunkSize, progress, checkpoint) {
+  glue.md5_start(job);
+  try {
+    for (let offset = 0; offset < file.size; offset += chunkSize) {
+      checkpoint();
+      let chunk;
+      try {
+        chunk = new Uint8Array(await file.slice(offset, offset + chunkSize).arrayBuffer());
+      } catch (err) {
+        throw new HashError("read_failed", {}, String(err));
+      }
+      glue.md5_update(job, chunk);
+      progress({ stage: "hashing", done: Math.min(offset + chunkSize, file.size), total: file.size });
+    }
+    return glue.md5_finish(job);
+  } catch (err) {
+    glue.md5_cancel(job);
+    throw err;
+  }
+}
 
 self.addEventListener("securitypolicyviolation", (event) => {
   self.postMessage({ cspViolation: { directive: event.violatedDirective, blockedURI: event.blockedURI } });
 });
 
 self.onmessage = async ({ data }) => {
+  if (data.cancel !== undefined) {
+    cancelledCalls.add(data.cancel); // seen by the call's next checkpoint()
+    return;
+  }
   const { id, op } = data;
+  const checkpoint = () => {
+    if (cancelledCalls.has(id)) throw new HashError("cancelled");
+  };
   try {
     const handler = ops[op];
     if (!handler) throw new Error(`unknown op ${op}`);
-    const { result, transfer = [] } = await handler(data, (progress) => self.postMessage({ id, progress }));
+    const { result, transfer = [] } = await handler(data, { progress: (progress) => self.postMessage({ id, progress }), checkpoint });
     self.postMessage({ id, ok: true, result }, transfer);
   } catch (err) {
     const error = err instanceof HashError
       ? { code: err.code, values: err.values, detail: err.message }
       : { code: "internal", values: {}, detail: String(err?.message ?? err) };
     self.postMessage({ id, ok: false, error });
+  } finally {
+    cancelledCalls.delete(id);
   }
 };

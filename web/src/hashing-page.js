@@ -3,6 +3,7 @@
 // what the browser tests and bench/web_bench.py drive. Everything it shows carries data-testid
 // and data-* attributes so tests read results without depending on wording.
 import { HashPool } from "./hasher.js";
+import { message } from "./messages.js";
 
 const root = document.querySelector("[data-kalkan-hashing]");
 const language = document.documentElement.lang === "tr" ? "tr" : "en";
@@ -16,9 +17,15 @@ document.addEventListener("securitypolicyviolation", (event) => {
   root.dataset.cspViolations = String(cspViolations.length);
 });
 
-const workers = Number(new URLSearchParams(location.search).get("workers")) || undefined;
+// Knobs for tests and bench/web_bench.py: ?workers=N, ?maxMegapixels=N (a device with less
+// memory), ?cancelGraceMs=N (how long a cancelled worker may take before it is replaced).
+const params = new URLSearchParams(location.search);
+const workers = Number(params.get("workers")) || undefined;
+const maxMegapixels = Number(params.get("maxMegapixels")) || undefined;
 const pool = new HashPool({
   workers,
+  maxPixels: maxMegapixels ? maxMegapixels * 1e6 : undefined,
+  cancelGraceMs: Number(params.get("cancelGraceMs")) || undefined,
   onCspViolation: (v) => {
     cspViolations.push({ ...v, where: "worker" });
     root.dataset.cspViolations = String(cspViolations.length);
@@ -26,6 +33,8 @@ const pool = new HashPool({
 });
 root.dataset.cspViolations = "0";
 root.dataset.workers = String(pool.size);
+root.dataset.maxPixels = String(pool.maxPixels);
+root.dataset.replacedWorkers = "0";
 status.dataset.state = "loading";
 pool.ready.then(
   (info) => {
@@ -57,11 +66,15 @@ async function addFile(file, index) {
   const item = element("li", { "data-testid": "file-result", "data-name": file.name, "data-index": index, "data-state": "queued" });
   item.append(element("span", { class: "file-name" }, file.name));
   const progress = element("progress", { max: 1 });
-  item.append(progress);
+  const aborter = new AbortController();
+  const cancel = element("button", { type: "button", "data-testid": "file-cancel" }, language === "tr" ? "İptal" : "Cancel");
+  cancel.addEventListener("click", () => aborter.abort());
+  item.append(progress, cancel);
   list.append(item);
   setPending(1);
   try {
     const result = await pool.hashFile(file, {
+      signal: aborter.signal,
       onProgress: (p) => {
         item.dataset.state = p.stage;
         if (p.total) progress.value = p.done / p.total;
@@ -77,10 +90,16 @@ async function addFile(file, index) {
       if (h.quality !== undefined) attrs["data-quality"] = h.quality;
       if (h.orientation) attrs["data-orientation"] = h.orientation;
       if (h.bands) attrs["data-bands"] = h.bands;
+      if (h.frames) attrs["data-frames"] = h.frames;
       const label = h.orientation === "raw" ? `${h.signal_type} (as stored, without EXIF rotation)` : h.signal_type;
       hashes.append(element("li", attrs, `${label}: ${h.value}${h.quality !== undefined ? ` (quality ${h.quality})` : ""}`));
     }
     item.append(hashes);
+    if (result.video) item.dataset.video = JSON.stringify(result.video);
+    if (result.videoNote) {
+      const text = message(result.videoNote.code, language, { detail: result.videoNote.detail });
+      item.append(element("p", { "data-testid": "file-note", "data-code": result.videoNote.code }, text));
+    }
   } catch (err) {
     progress.remove();
     item.dataset.state = "error";
@@ -88,6 +107,8 @@ async function addFile(file, index) {
     const text = err.text ? err.text(language) : String(err);
     item.append(element("p", { "data-testid": "file-error", "data-code": code, class: "error" }, text));
   } finally {
+    cancel.remove();
+    root.dataset.replacedWorkers = String(pool.replaced);
     setPending(-1);
   }
 }

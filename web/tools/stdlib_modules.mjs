@@ -55,6 +55,17 @@ glue.md5_update(1, new Uint8Array([1, 2, 3]));
 if (glue.md5_finish(1) !== "5289df737df57326fcdd22597afb1fac") throw new Error("md5 mismatch");
 glue.md5_start(2);
 glue.md5_cancel(2);
+// A video's vPDQ, frame by frame (30 fps: frames 0 and 30 are hashed), and a cancelled one.
+glue.vpdq_start(3, 30.0);
+for (let n = 0; n < 31; n++) {
+  if (glue.vpdq_wants(3, n / 30)) glue.vpdq_add(3, rgba.subarray(0, w * h * 4), w, h, 4, n / 30);
+  else glue.vpdq_skip(3);
+}
+const video = JSON.parse(glue.vpdq_finish(3));
+if (video.frames.length !== 2 || video.frames[1].frame_number !== 30) throw new Error("vpdq sampling is off");
+glue.vpdq_start(4, null);
+glue.vpdq_add(4, rgba.subarray(0, w * h * 3), w, h, 3, 0.0);
+glue.vpdq_cancel(4);
 let failed = false;
 try {
   glue.band_sums(rgba.subarray(0, 5), w, h, 0, cut);

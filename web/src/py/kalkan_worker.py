@@ -8,16 +8,21 @@ exceed 2**53, which JavaScript numbers cannot hold.
 Large photos are split into row bands across several workers: `band_sums` gives the exact
 integer sums of one band, the bands' sums add up element-wise to the whole image's, and
 `finish` turns them into the hash (see docs/pyhash.md, "How it stays exact and fast").
+
+Videos: the worker decodes frames with WebCodecs (web/src/video.js) and offers each one, in
+order, to a `pyhash.vpdq.VpdqBuilder` here, which decides which frames are hashed exactly as
+Meta's reference does; `vpdq_finish` returns the signal string the server's registry accepts.
 """
 
 from __future__ import annotations
 
 import json
 
-from pyhash import pdq
+from pyhash import pdq, vpdq
 from pyhash.md5 import MD5Hasher
 
 _md5: dict[int, MD5Hasher] = {}
+_vpdq: dict[int, vpdq.VpdqBuilder] = {}
 
 
 def _view(data: object) -> memoryview:
@@ -61,3 +66,30 @@ def md5_finish(job: int) -> str:
 
 def md5_cancel(job: int) -> None:
     _md5.pop(job, None)
+
+
+def vpdq_start(job: int, frame_rate: float | None) -> None:
+    """A builder for one video; frame_rate None samples by the frames' timestamps instead."""
+    _vpdq[job] = vpdq.VpdqBuilder(frame_rate if frame_rate else None)
+
+
+def vpdq_wants(job: int, seconds: float) -> bool:
+    return _vpdq[job].wants_frame(seconds)
+
+
+def vpdq_skip(job: int) -> None:
+    _vpdq[job].skip_frame()
+
+
+def vpdq_add(job: int, data: object, width: int, height: int, channels: int, seconds: float) -> None:
+    _vpdq[job].add_frame(_view(data), width, height, channels, seconds)
+
+
+def vpdq_finish(job: int) -> str:
+    """{"signal": python-threatexchange's vPDQ signal string, "frames": the features as JSON}."""
+    features = _vpdq.pop(job).result()
+    return json.dumps({"signal": vpdq.to_threatexchange_signal(features), "frames": vpdq.to_json_list(features)})
+
+
+def vpdq_cancel(job: int) -> None:
+    _vpdq.pop(job, None)
