@@ -403,6 +403,8 @@ def test_landing_keeps_language_and_referral(server: LiveServer) -> None:
         assert 'href="/start?lang=tr"' in client.get("/?ref=NOT%20A%20CODE").text  # a bad ref is dropped
         start = client.get("/start?lang=tr&ref=tkdf")
         assert start.status_code == 200 and start.headers["cache-control"] == "no-store"
+        assert "script-src 'self' 'wasm-unsafe-eval'" in start.headers["content-security-policy"]
+        assert "img-src 'self' blob:" in start.headers["content-security-policy"]  # the local thumbnails
         assert 'data-ref="tkdf"' in start.text and 'data-lang="tr"' in start.text
         assert 'data-ref=""' in client.get("/start?ref=%3Cscript%3E").text
 
@@ -513,6 +515,7 @@ def test_dropped_response_retry_gets_the_same_case(context: BrowserContext, serv
     assert error.inner_text().startswith(i18n.TEXT["flow_err_network"]["en"])
     assert lost and lost[0]["status"] == 201
     assert page.locator("[data-testid=retry-submit]:focus").count() == 1
+    assert flow.control("submit-case").is_hidden()  # one way to send again: the same request
     flow.checkpoint("4-consent-send-failed")
     with page.expect_response("**/api/cases") as answer:
         flow.click("retry-submit")

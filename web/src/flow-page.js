@@ -235,11 +235,13 @@ function renderConsent() {
   }
   $("[data-testid=consent-body]", consentStep).textContent = JSON.stringify(state.request, null, 1);
   submitError.hidden = true;
+  submitButton.hidden = false;
 }
 
 function showSubmitError(message, { retry }) {
   $("[data-message]", submitError).textContent = message;
   retryButton.hidden = !retry;
+  submitButton.hidden = retry; // one button that sends: Try again (the same request, the same key)
   submitError.hidden = false;
 }
 
