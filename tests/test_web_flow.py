@@ -318,6 +318,14 @@ def test_whole_flow(context: BrowserContext, server: LiveServer, lang: str, tmp_
     page.go_back()
     flow.expect_step("result")
     assert flow.codes() == (case_number, pin)
+    # Leaving before "I have saved them" (here: the language switch) asks first; staying keeps them.
+    dialogs: list[str] = []
+    page.once("dialog", lambda dialog: (dialogs.append(dialog.type), dialog.dismiss()))
+    page.locator("header a.lang").click(no_wait_after=True)
+    page.wait_for_timeout(500)
+    assert dialogs == ["beforeunload"]
+    flow.expect_step("result")
+    assert flow.codes() == (case_number, pin)
 
     # 7. What next, and the case page.
     flow.click("next")
@@ -551,6 +559,13 @@ def test_dropped_response_retry_gets_the_same_case(context: BrowserContext, serv
     assert flow.codes() == (lost[0]["body"]["case_number"], lost[0]["body"]["pin"])
     assert len(stored_cases(server)) == before + 2
     assert recorder.page_errors == []
+    # The quick exit leaves at once, even with the number and PIN on screen: no question asked.
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.type), dialog.accept()))
+    page.route("https://www.google.com/**", lambda route: route.fulfill(status=200, body="", content_type="text/html"))
+    page.locator("[data-testid=quick-exit]").click()
+    page.wait_for_url("https://www.google.com/**")
+    assert dialogs == []
     assert flow.axe_violations == {}, json.dumps(flow.axe_violations, indent=1)
 
 

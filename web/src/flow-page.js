@@ -291,8 +291,22 @@ const resultStep = steps.get("result");
 const caseUrl = `${location.origin}/case?lang=${language}`;
 const copyStatus = $("[data-testid=copy-status]");
 
+// Leaving while the number and PIN are on screen, before the person said they saved them, loses
+// them for good (a reload, the language switch, the site name): the browser asks first. The quick
+// exit never asks: getting away at once matters more.
+let guardLeaving = false;
+window.addEventListener("beforeunload", (event) => {
+  if (!guardLeaving) return;
+  event.preventDefault();
+  event.returnValue = ""; // older browsers want this to ask
+});
+document.querySelector("[data-testid=quick-exit]")?.addEventListener("click", () => {
+  guardLeaving = false;
+});
+
 function showResult(opened) {
   state.case = opened;
+  guardLeaving = true;
   $("[data-testid=case-number]", resultStep).textContent = opened.case_number;
   $("[data-testid=case-pin]", resultStep).textContent = opened.pin;
   $("[data-how-to-use]", resultStep).textContent = t("flow_result_how_to_use", { url: caseUrl });
@@ -333,7 +347,10 @@ $("[data-testid=download-codes]", resultStep).addEventListener("click", () => {
 });
 
 $("[data-testid=print-codes]", resultStep).addEventListener("click", () => window.print());
-$("[data-testid=next]", resultStep).addEventListener("click", () => show("done"));
+$("[data-testid=next]", resultStep).addEventListener("click", () => {
+  guardLeaving = false;
+  show("done");
+});
 
 // --- start -------------------------------------------------------------------------------------
 
