@@ -16,6 +16,7 @@ the point of it, and Playwright's add_script_tag inserts one.
 
 from __future__ import annotations
 
+import base64
 import json
 import mimetypes
 import re
@@ -183,6 +184,22 @@ def stored_cases(server: LiveServer) -> list[tuple[str, str, str | None]]:
     """(case_number, language, ref) of every case in the server's database."""
     with sqlite3.connect(f"file:{server.db_path}?mode=ro", uri=True) as db:  # type: ignore[attr-defined]
         return list(db.execute("SELECT case_number, language, ref FROM cases ORDER BY id"))
+
+
+def drop_files(page: Page, files: Sequence[Path]) -> None:
+    """Drops `files` on the files step as a drag from the desktop does (a DataTransfer with Files)."""
+    page.evaluate("""(files) => {
+        const transfer = new DataTransfer();
+        for (const { name, type, data } of files) {
+            const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
+            transfer.items.add(new File([bytes], name, { type }));
+        }
+        const target = document.querySelector("[data-drop-zone]");
+        for (const kind of ["dragenter", "dragover", "drop"]) {
+            target.dispatchEvent(new DragEvent(kind, { dataTransfer: transfer, bubbles: true, cancelable: true }));
+        }
+    }""", [{"name": f.name, "type": mimetypes.guess_type(f.name)[0], "data": base64.b64encode(f.read_bytes()).decode()}
+           for f in files])
 
 
 def flat_png(path: Path, colour: tuple[int, int, int] = (120, 140, 160)) -> Path:
@@ -439,11 +456,13 @@ def test_low_detail_photos_are_warned_and_not_sent_removing_and_cancelling(
     assert flow.control("next").is_disabled()
     assert flow.control("files-summary").inner_text() == i18n.TEXT["flow_summary_nothing"]["tr"]
 
-    # Two good photos and a file that is no photo (a plain error, in Turkish); one photo and the
-    # error are removed again: the photo's hash goes and its thumbnail URL is revoked.
+    # Two good photos (one dropped on the page, as from a desktop's file manager) and a file that is
+    # no photo (a plain error, in Turkish); one photo and the error are removed again: the photo's
+    # hash goes and its thumbnail URL is revoked.
     good, removed = IMAGES / "misc" / "c.png", IMAGES / "bridge-mods" / "high-contrast.jpg"
     notes = {"name": "notlar.txt", "mimeType": "text/plain", "buffer": b"not a photo\n" * 100}
-    flow.choose([good, removed, notes])
+    drop_files(page, [good])
+    flow.choose([removed, notes])
     assert [(i["name"], i["state"], i["error"]) for i in flow.items()] == [
         (flat.name, "done", None), (good.name, "done", None), (removed.name, "done", None), ("notlar.txt", "error", "not_image")]
     assert "fotoğraf" in page.locator("[data-testid=file-error]").inner_text()  # HashError's text, in Turkish
@@ -456,6 +475,7 @@ def test_low_detail_photos_are_warned_and_not_sent_removing_and_cancelling(
     assert page.evaluate(load, url) == "loaded"
     page.locator(f"[data-testid=file-item][data-name='{removed.name}'] [data-testid=remove-file]").click()
     assert [i["name"] for i in flow.items()] == [flat.name, good.name]
+    assert flow.control("files-announce").text_content() == i18n.TEXT["flow_removed"]["tr"].format(name=removed.name)
     assert page.evaluate(load, url) == "gone"
     assert page.locator(f"[data-testid=file-item][data-name='{good.name}'] [data-testid=remove-file]:focus").count() == 1
     flow.click("next")

@@ -125,7 +125,7 @@ const files = new FileList({
   t,
   onChange: filesChanged,
   announce: (text) => {
-    summary.textContent = text;
+    $("[data-testid=files-announce]").textContent = text; // its own live region: the summary changes too
   },
   focusAfterRemoval: (next) => (next ?? input).focus(),
 });
