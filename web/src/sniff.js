@@ -89,9 +89,11 @@ export async function imageDimensions(file, format) {
   if (format === "jpeg") return jpegDimensions(file);
   const head = await readAt(file, 0, format === "avif" || format === "heic" ? 1 << 16 : 64);
   const bytes = new Uint8Array(head.buffer);
-  if (format === "png" && head.byteLength >= 24) return { width: head.getUint32(16), height: head.getUint32(20) };
+  if (format === "png") { // IHDR must come first: anything else is a damaged file, for the decoder to say
+    return head.byteLength >= 24 && ascii(bytes, 12, 16) === "IHDR" ? { width: head.getUint32(16), height: head.getUint32(20) } : null;
+  }
   if (format === "gif" && head.byteLength >= 10) return { width: head.getUint16(6, true), height: head.getUint16(8, true) };
-  if (format === "bmp" && head.byteLength >= 26) {
+  if (format === "bmp" && head.byteLength >= 26 && [12, 40, 52, 56, 64, 108, 124].includes(head.getUint32(14, true))) {
     const core = head.getUint32(14, true) === 12; // OS/2 BITMAPCOREHEADER: 16-bit sizes
     return core ? { width: head.getUint16(18, true), height: head.getUint16(20, true) }
       : { width: Math.abs(head.getInt32(18, true)), height: Math.abs(head.getInt32(22, true)) };
