@@ -10,7 +10,7 @@ For every (database, uvicorn workers) it starts `python -m server --host 127.0.0
 afterwards), with the per-client rate limit off, and for every N in --clients runs N concurrent
 clients, each on its own keep-alive connection sending one request after another for --seconds
 (after a short warm-up). A creation is POST /api/cases with --hashes fresh random hashes (PDQ and
-MD5). Requests go to 127.0.0.1 only, and every run stops by itself.
+MD5) and a fresh idempotency key, as the web flow sends it. Requests go to 127.0.0.1 only, and every run stops by itself.
 
 The load generator is a minimal HTTP/1.1 client on raw asyncio streams: httpx costs several times
 more CPU per request, and on a 2-core machine the client shares the cores with the server, so a
@@ -177,13 +177,14 @@ class Connection:
 
 
 def creation_body(hashes: int) -> bytes:
+    """A creation as the web flow sends it: fresh hashes and a fresh idempotency key."""
     items = []
     for i in range(hashes):
         if i % 2 == 0:
             items.append({"signal_type": "pdq", "value": secrets.token_hex(32), "quality": 90})
         else:
             items.append({"signal_type": "md5", "value": secrets.token_hex(16)})
-    return json.dumps({"hashes": items}).encode()
+    return json.dumps({"hashes": items, "language": "tr", "idempotency_key": str(uuid.uuid4())}).encode()
 
 
 @dataclass

@@ -30,11 +30,17 @@ class Settings:
     # Requests per minute one client (by salted address hash, memory only) may make to /api and
     # the case page's POSTs; 0 turns the limit off (benchmarks on loopback).
     rate_limit_per_minute: int = 120
-    # Argon2id for PINs. PINs are 50 random bits, not chosen by people, so a few milliseconds per
-    # guess already puts an offline search of a stolen database at ~10^5 CPU-years; the server
-    # stays able to create hundreds of cases a second on two cores.
-    argon2_time_cost: int = 2
-    argon2_memory_kib: int = 4096
+    # Partner API requests per minute per partner (memory only, per process); a full sync of a
+    # million hashes is about 1,250 requests. 0 turns it off.
+    partner_rate_limit_per_minute: int = 6000
+    # Argon2id for PINs: one pass over 2 MiB, ~1.2 ms per hash here. PINs are 50 random bits,
+    # not chosen by people, so even this puts an offline search of a stolen database at ~40,000
+    # CPU-years per case (2^49 guesses on average), and memory-hardness keeps GPUs from making
+    # that cheap; more passes would only buy a PIN that is never reused anywhere a few more
+    # years, at the price of the server's throughput (every creation and every PIN check pays
+    # it). Online guessing is stopped by the lockout, not by this cost.
+    argon2_time_cost: int = 1
+    argon2_memory_kib: int = 2048
     argon2_parallelism: int = 1
     extra: dict[str, str] = field(default_factory=dict)
 
@@ -49,6 +55,7 @@ class Settings:
             host=env.get("KALKAN_HOST", "127.0.0.1"),
             port=int(env.get("KALKAN_PORT", "8000")),
             rate_limit_per_minute=int(env.get("KALKAN_RATE_LIMIT_PER_MINUTE", "120")),
+            partner_rate_limit_per_minute=int(env.get("KALKAN_PARTNER_RATE_LIMIT_PER_MINUTE", "6000")),
         )
 
     @property
