@@ -10,7 +10,10 @@ import { caseRequest, codesText, forget, openCase } from "./flow-submit.js";
 const root = document.querySelector("[data-kalkan-flow]");
 const TEXTS = JSON.parse(document.getElementById("flow-texts").textContent);
 const language = root.dataset.lang === "en" ? "en" : "tr";
-const ref = root.dataset.ref || null;
+// The helpline's referral code: from this page's own URL (a page served from the offline cache
+// was rendered for another URL), else as the server rendered it; only what the API accepts.
+const REF = /^[a-z0-9][a-z0-9_-]{0,31}$/;
+const ref = [new URLSearchParams(location.search).get("ref"), root.dataset.ref].find((v) => v && REF.test(v)) ?? null;
 
 /** The page's string `key` with {placeholders} filled from `values`. */
 function t(key, values = {}) {
@@ -20,6 +23,16 @@ function t(key, values = {}) {
 
 function $(selector, within = root) {
   return within.querySelector(selector);
+}
+
+if (ref) {
+  root.dataset.ref = ref;
+  $("[data-testid=consent-ref]").textContent = ref;
+  for (const link of document.querySelectorAll("header a.brand, header a.lang")) { // keep it on a language switch
+    const url = new URL(link.href);
+    url.searchParams.set("ref", ref);
+    link.href = url.pathname + url.search;
+  }
 }
 
 // Tests (and anyone curious) can see that nothing was blocked by the CSP, here or in the workers.
