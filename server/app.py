@@ -13,10 +13,10 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
-from . import api, assets, hashing_page, pages
+from . import api, assets, hashing_page, pages, partner_api
 from .cases import CaseStore
 from .config import MAX_BODY_BYTES, Settings
-from .db import create_engine
+from .db import Database
 from .headers import BodyLimit, SecurityHeaders
 from .ratelimit import RateLimiter
 
@@ -27,7 +27,7 @@ async def healthz(request: Request) -> Response:
 
 async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    if request.url.path.startswith("/api/"):
+    if request.url.path.startswith(("/api/", partner_api.PREFIX + "/")):
         return JSONResponse({"error": {"code": "http_" + str(exc.status_code), "message": exc.detail}},
                             status_code=exc.status_code, headers=exc.headers)
     return await pages.error_page(request, exc.status_code)
@@ -45,18 +45,21 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        engine = create_engine(settings.database_url)
-        store = CaseStore(engine, settings)
+        database = Database(settings.database_url)
+        store = CaseStore(database, settings)
         await store.start()
         app.state.cases = store
+        app.state.partner_api = await partner_api.open_service(database, settings)
         try:
             yield
         finally:
-            await engine.dispose()
+            await database.dispose()
 
     app = KalkanApp(
-        routes=[Route("/healthz", healthz), *api.routes, *pages.routes, *assets.routes, *hashing_page.routes],
-        middleware=[Middleware(BodyLimit, limit=MAX_BODY_BYTES)],
+        routes=[Route("/healthz", healthz), *api.routes, partner_api.mount, *pages.routes, *assets.routes,
+                *hashing_page.routes],
+        middleware=[Middleware(BodyLimit, limit=MAX_BODY_BYTES,
+                               larger={partner_api.PREFIX + "/": partner_api.MAX_BODY_BYTES})],
         exception_handlers={HTTPException: http_error},
         lifespan=lifespan,
     )

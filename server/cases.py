@@ -1,7 +1,9 @@
 """The case service: create, read, extend and withdraw cases. No HTTP here.
 
-Every write is one transaction; a response is only sent after its commit, so what a client was
-told exists does exist. PINs are checked with argon2id outside transactions (they take a few
+The database work is plain synchronous functions of a SQLAlchemy Connection, run by
+server/db.py's Database (in threads on SQLite, on the event loop on PostgreSQL). Every write is
+one transaction (on SQLite, creations may share one: group commit); a response is only sent after
+its commit, so what a client was told exists does exist. PINs are checked with argon2id outside transactions (they take a few
 milliseconds) and wrong ones are counted in the database, where every worker sees them.
 """
 
@@ -9,24 +11,30 @@ from __future__ import annotations
 
 import hashlib
 import json
+from functools import partial
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Row
+from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from . import codes
+from . import codes, exchange, outcomes
 from .config import LOCK_BASE_SECONDS, LOCK_MAX_SECONDS, MAX_HASHES_PER_CASE, MAX_PIN_FAILURES, Settings
+from .db import Database
 from .errors import Conflict, InvalidField, Locked, WrongCredentials
 from .models import case_hashes, cases, idempotency, pin_attempts, server_secret
 from .security import PinHasher, keyed
 from .validation import CreateCase, Credentials, HashInput
 
 ACTIVE, WITHDRAWN = "active", "withdrawn"
+
+# Built once: their SQL and cache keys are reused. The ids come back in the rows' order.
+_INSERT_CASES = cases.insert().returning(cases.c.id, sort_by_parameter_order=True)
+_INSERT_HASHES = case_hashes.insert()
+_INSERT_IDEMPOTENCY = idempotency.insert()
 
 
 def now() -> datetime:
@@ -51,23 +59,33 @@ def iso(moment: datetime | None) -> str | None:
 
 
 @dataclass(frozen=True)
+class NewCase:
+    case_number: str
+    pin_hash: str
+    request: CreateCase
+    key: bytes | None  # the keyed hash of the idempotency key
+    moment: datetime
+
+
+@dataclass(frozen=True)
 class Created:
     body: dict[str, Any]
     replayed: bool
 
 
 class CaseStore:
-    def __init__(self, engine: AsyncEngine, settings: Settings) -> None:
-        self.engine = engine
+    def __init__(self, database: Database, settings: Settings) -> None:
+        self.db = database
+        self.engine = database.engine  # asyncio access, for code outside this service
         self.settings = settings
         self.pins = PinHasher(settings)
         self._secret = b""
-        dialect = engine.dialect.name
-        self._insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        self._insert = postgresql.insert if database.dialect == "postgresql" else sqlite.insert
+        # Creations arriving together are written together (see Database.group_commit).
+        self._creations = database.group_commit(self._insert_cases)
 
     async def start(self) -> None:
-        async with self.engine.connect() as conn:
-            self._secret = (await conn.execute(select(server_secret.c.secret))).scalar_one()
+        self._secret = await self.db.read(lambda conn: conn.execute(select(server_secret.c.secret)).scalar_one())
 
     # -- creating ---------------------------------------------------------------------------
 
@@ -83,27 +101,16 @@ class CaseStore:
         return codes.pin_from_bytes(keyed(self._secret, "pin", idempotency_key))
 
     async def create(self, request: CreateCase) -> Created:
+        # A retry is recognised by its idempotency key's unique index when the insert fails, not
+        # by a lookup first: retries are rare, and a lookup would cost every creation a read.
         key = keyed(self._secret, "idempotency", request.idempotency_key) if request.idempotency_key else None
-        if key is not None:
-            replay = await self._replay(key, request)
-            if replay is not None:
-                return replay
         pin = request.pin or (self._replay_pin(request.idempotency_key) if request.idempotency_key else codes.new_pin())
         pin_hash = await self.pins.hash(pin)
         for _ in range(3):
             case_number = codes.new_case_number()
             moment = now()
             try:
-                async with self.engine.begin() as conn:
-                    case_id = (await conn.execute(cases.insert().values(
-                        case_number=case_number, pin_hash=pin_hash, status=ACTIVE, language=request.language,
-                        ref=request.ref, created_at=moment, updated_at=moment,
-                    ).returning(cases.c.id))).scalar_one()
-                    await self._insert_hashes(conn, case_id, request.hashes, moment)
-                    if key is not None:
-                        await conn.execute(idempotency.insert().values(
-                            key=key, case_id=case_id, request_hash=self._request_hash(request),
-                            pin_proposed=int(request.pin is not None), created_at=moment))
+                await self._creations.submit(NewCase(case_number, pin_hash, request, key, moment))
             except IntegrityError:
                 # Either the same idempotency key won a race with us, or (2^-80) a case number clash.
                 if key is not None:
@@ -115,16 +122,36 @@ class CaseStore:
             return Created(body, replayed=False)
         raise RuntimeError("could not allocate a case number")
 
+    def _insert_cases(self, conn: Connection, new: list[NewCase]) -> list[None]:
+        """Write a group of new cases: one multi-row statement per table for all of them."""
+        case_ids = conn.execute(_INSERT_CASES, [dict(
+            case_number=c.case_number, pin_hash=c.pin_hash, status=ACTIVE, language=c.request.language,
+            ref=c.request.ref, created_at=c.moment, updated_at=c.moment, withdrawn_at=None) for c in new]).scalars().all()
+        # New cases: their hashes (deduplicated by validation) can't clash with stored ones.
+        conn.execute(_INSERT_HASHES, [row for c, case_id in zip(new, case_ids)
+                                      for row in self._hash_rows(case_id, c.request.hashes, c.moment)])
+        keys = [dict(key=c.key, case_id=case_id, request_hash=self._request_hash(c.request),
+                     pin_proposed=int(c.request.pin is not None), created_at=c.moment)
+                for c, case_id in zip(new, case_ids) if c.key is not None]
+        if keys:
+            conn.execute(_INSERT_IDEMPOTENCY, keys)
+        # Last, right before the commit: partners' records (server/exchange.py holds a lock from here).
+        exchange.hashes_added(conn, [(h.signal_type, h.value) for c in new for h in c.request.hashes])
+        return [None] * len(new)
+
     async def _replay(self, key: bytes, request: CreateCase) -> Created | None:
-        async with self.engine.connect() as conn:
-            record = (await conn.execute(
+        def find(conn: Connection) -> tuple[Row[Any], int] | None:
+            record = conn.execute(
                 select(idempotency.c.request_hash, idempotency.c.pin_proposed, cases.c.case_number, cases.c.status,
                        cases.c.pin_hash, cases.c.id)
                 .join(cases, cases.c.id == idempotency.c.case_id)
-                .where(idempotency.c.key == key))).first()
-            if record is None:
-                return None
-            count = await self._hash_count(conn, record.id)
+                .where(idempotency.c.key == key)).first()
+            return None if record is None else (record, self._hash_count(conn, record.id))
+
+        found = await self.db.read(find)
+        if found is None:
+            return None
+        record, count = found
         if record.request_hash != self._request_hash(request):
             raise Conflict("idempotency_key was already used for a different request: send a new key for new content",
                            field="idempotency_key", code="idempotency_key_reused")
@@ -141,18 +168,22 @@ class CaseStore:
         body = {"case_number": record.case_number, "pin": pin, "status": record.status, "hash_count": count}
         return Created(body, replayed=True)
 
-    async def _insert_hashes(self, conn: AsyncConnection, case_id: int, hashes: tuple[HashInput, ...],
-                             moment: datetime) -> int:
-        rows = [dict(case_id=case_id, signal_type=h.signal_type, value=h.value, quality=h.quality,
-                     status=ACTIVE, added_at=moment, updated_at=moment) for h in hashes]
+    def _insert_hashes(self, conn: Connection, case_id: int, hashes: tuple[HashInput, ...],
+                       moment: datetime) -> int:
+        """Add hashes to an existing case; those it already holds are skipped. How many were new."""
         statement = self._insert(case_hashes).on_conflict_do_nothing(
             index_elements=["case_id", "signal_type", "value"]).returning(case_hashes.c.id)
-        return len((await conn.execute(statement, rows)).all())
+        return len(conn.execute(statement, self._hash_rows(case_id, hashes, moment)).all())
 
     @staticmethod
-    async def _hash_count(conn: AsyncConnection, case_id: int) -> int:
-        return (await conn.execute(select(func.count()).select_from(case_hashes)
-                                   .where(case_hashes.c.case_id == case_id))).scalar_one()
+    def _hash_rows(case_id: int, hashes: tuple[HashInput, ...], moment: datetime) -> list[dict[str, Any]]:
+        return [dict(case_id=case_id, signal_type=h.signal_type, value=h.value, quality=h.quality,
+                     status=ACTIVE, added_at=moment, updated_at=moment, withdrawn_at=None) for h in hashes]
+
+    @staticmethod
+    def _hash_count(conn: Connection, case_id: int) -> int:
+        return conn.execute(select(func.count()).select_from(case_hashes)
+                            .where(case_hashes.c.case_id == case_id)).scalar_one()
 
     # -- authenticating ---------------------------------------------------------------------
 
@@ -165,49 +196,49 @@ class CaseStore:
         """
         attempts_key = keyed(self._secret, "attempts", creds.case_number)
         moment = now()
-        slot, lockouts = await self._take_slot(attempts_key, moment)
-        async with self.engine.connect() as conn:
-            case = (await conn.execute(select(cases).where(cases.c.case_number == creds.case_number))).first()
+        slot, lockouts, case = await self.db.write(partial(self._take_slot, attempts_key, creds.case_number, moment))
         if await self.pins.verify(case.pin_hash if case is not None else None, creds.pin):
-            async with self.engine.begin() as conn:
-                await conn.execute(update(pin_attempts).where(pin_attempts.c.key == attempts_key)
-                                   .values(failures=0))
+            await self.db.write(lambda conn: conn.execute(
+                update(pin_attempts).where(pin_attempts.c.key == attempts_key).values(failures=0)))
             assert case is not None
             return case
         # updated_at marks the last wrong guess (purge forgets counters idle for long).
         lock = {"lockouts": lockouts + 1, "locked_until": moment + timedelta(seconds=_lock_seconds(lockouts))}
-        async with self.engine.begin() as conn:
-            await conn.execute(update(pin_attempts).where(pin_attempts.c.key == attempts_key).values(
-                updated_at=moment, **(lock if slot >= MAX_PIN_FAILURES else {})))
+        await self.db.write(lambda conn: conn.execute(update(pin_attempts).where(
+            pin_attempts.c.key == attempts_key).values(updated_at=moment, **(lock if slot >= MAX_PIN_FAILURES else {}))))
         raise WrongCredentials()
 
-    async def _take_slot(self, attempts_key: bytes, moment: datetime) -> tuple[int, int]:
-        """Count one guess; Locked if the case number is locked or its slots are all taken."""
-        async with self.engine.begin() as conn:
-            await conn.execute(self._insert(pin_attempts).values(
-                key=attempts_key, failures=0, lockouts=0, updated_at=moment).on_conflict_do_nothing())
-            # FOR UPDATE on PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises this.
-            row = (await conn.execute(select(pin_attempts).where(pin_attempts.c.key == attempts_key)
-                                      .with_for_update())).one()
-            failures, locked_until = row.failures, as_utc(row.locked_until)
-            if locked_until is not None and locked_until > moment:
-                raise Locked(int((locked_until - moment).total_seconds()) + 1)
-            if locked_until is not None:  # an expired lock: a fresh set of slots
-                failures = 0
-            elif failures >= MAX_PIN_FAILURES:  # the last slot's guess is still being checked
-                raise Locked(_lock_seconds(row.lockouts))
-            await conn.execute(update(pin_attempts).where(pin_attempts.c.key == attempts_key).values(
-                failures=failures + 1, locked_until=None))
-            return failures + 1, row.lockouts
+    def _take_slot(self, attempts_key: bytes, case_number: str, moment: datetime,
+                   conn: Connection) -> tuple[int, int, Row[Any] | None]:
+        """Count one guess and read the case; Locked if the case number is locked or its slots
+        are all taken."""
+        conn.execute(self._insert(pin_attempts).values(
+            key=attempts_key, failures=0, lockouts=0, updated_at=moment).on_conflict_do_nothing())
+        # FOR UPDATE on PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises this.
+        row = conn.execute(select(pin_attempts).where(pin_attempts.c.key == attempts_key).with_for_update()).one()
+        failures, locked_until = row.failures, as_utc(row.locked_until)
+        if locked_until is not None and locked_until > moment:
+            raise Locked(int((locked_until - moment).total_seconds()) + 1)
+        if locked_until is not None:  # an expired lock: a fresh set of slots
+            failures = 0
+        elif failures >= MAX_PIN_FAILURES:  # the last slot's guess is still being checked
+            raise Locked(_lock_seconds(row.lockouts))
+        conn.execute(update(pin_attempts).where(pin_attempts.c.key == attempts_key).values(
+            failures=failures + 1, locked_until=None))
+        case = conn.execute(select(cases).where(cases.c.case_number == case_number)).first()
+        return failures + 1, row.lockouts, case
 
     # -- reading and changing ---------------------------------------------------------------
 
     async def status(self, creds: Credentials) -> dict[str, Any]:
         case = await self._authenticate(creds)
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(
+        def read(conn: Connection) -> tuple[Any, list[dict[str, Any]]]:
+            return conn.execute(
                 select(case_hashes.c.signal_type, case_hashes.c.value, case_hashes.c.added_at, case_hashes.c.status)
-                .where(case_hashes.c.case_id == case.id).order_by(case_hashes.c.id))).all()
+                .where(case_hashes.c.case_id == case.id).order_by(case_hashes.c.id)).all(), \
+                outcomes.for_case(conn, case.id)
+
+        rows, reported = await self.db.read(read)
         return {
             "case_number": case.case_number,
             "status": case.status,
@@ -215,56 +246,72 @@ class CaseStore:
             "language": case.language,
             "hashes": [{"signal_type": r.signal_type, "value": r.value, "added_at": iso(r.added_at),
                         "status": r.status} for r in rows],
-            "outcomes": [],  # filled by the partner API: what each platform did
+            "outcomes": reported,  # what each platform reported (server/outcomes.py)
         }
 
     async def add_hashes(self, creds: Credentials, hashes: tuple[HashInput, ...]) -> dict[str, Any]:
         case = await self._authenticate(creds)
         moment = now()
-        async with self.engine.begin() as conn:
+
+        def add(conn: Connection) -> tuple[int, int]:
             # FOR UPDATE: a concurrent withdraw or add waits, so no active hash lands on a withdrawn
             # case and the per-case cap holds (SQLite's BEGIN IMMEDIATE already serialises).
-            current = (await conn.execute(select(cases.c.status).where(cases.c.id == case.id)
-                                          .with_for_update())).scalar_one()
+            current = conn.execute(select(cases.c.status).where(cases.c.id == case.id).with_for_update()).scalar_one()
             if current != ACTIVE:
                 raise Conflict("this case is withdrawn; start a new case to protect more images",
                                code="case_withdrawn")
-            existing = {(r.signal_type, r.value) for r in (await conn.execute(
-                select(case_hashes.c.signal_type, case_hashes.c.value)
-                .where(case_hashes.c.case_id == case.id))).all()}
+            existing = {(r.signal_type, r.value) for r in conn.execute(
+                select(case_hashes.c.signal_type, case_hashes.c.value).where(case_hashes.c.case_id == case.id)).all()}
             new = tuple(h for h in hashes if (h.signal_type, h.value) not in existing)
             if len(existing) + len(new) > MAX_HASHES_PER_CASE:
                 raise InvalidField(f"a case holds at most {MAX_HASHES_PER_CASE} hashes; this one has "
                                    f"{len(existing)}", field="hashes", code="case_full")
-            added = await self._insert_hashes(conn, case.id, new, moment) if new else 0
-            await conn.execute(update(cases).where(cases.c.id == case.id).values(updated_at=moment))
-        return {"case_number": case.case_number, "status": ACTIVE, "hash_count": len(existing) + added,
-                "added": added}
+            added = self._insert_hashes(conn, case.id, new, moment) if new else 0
+            conn.execute(update(cases).where(cases.c.id == case.id).values(updated_at=moment))
+            exchange.hashes_added(conn, [(h.signal_type, h.value) for h in new])  # last: see exchange.py
+            return len(existing), added
+
+        existing, added = await self.db.write(add)
+        return {"case_number": case.case_number, "status": ACTIVE, "hash_count": existing + added, "added": added}
 
     async def withdraw(self, creds: Credentials) -> dict[str, Any]:
         case = await self._authenticate(creds)
         moment = now()
-        async with self.engine.begin() as conn:
-            changed = (await conn.execute(update(cases).where(cases.c.id == case.id, cases.c.status == ACTIVE)
-                                          .values(status=WITHDRAWN, withdrawn_at=moment, updated_at=moment))).rowcount
+
+        def withdraw(conn: Connection) -> None:
+            changed = conn.execute(update(cases).where(cases.c.id == case.id, cases.c.status == ACTIVE)
+                                   .values(status=WITHDRAWN, withdrawn_at=moment, updated_at=moment)).rowcount
             if changed:
                 # Tombstones, not deletions: platforms syncing hashes learn to delete them.
-                await conn.execute(update(case_hashes).where(case_hashes.c.case_id == case.id).values(
+                conn.execute(update(case_hashes).where(case_hashes.c.case_id == case.id).values(
                     status=WITHDRAWN, withdrawn_at=moment, updated_at=moment))
+                exchange.hashes_changed(conn, [(r.signal_type, r.value) for r in conn.execute(
+                    select(case_hashes.c.signal_type, case_hashes.c.value).where(case_hashes.c.case_id == case.id))])
+
+        await self.db.write(withdraw)
         return {"case_number": case.case_number, "status": WITHDRAWN}
 
     async def purge(self, older_than: timedelta) -> dict[str, int]:
         """Delete, for good, what was withdrawn before the cutoff, and stale counters and keys."""
-        cutoff = now() - older_than
-        async with self.engine.begin() as conn:
-            hashes = (await conn.execute(delete(case_hashes).where(
-                case_hashes.c.status == WITHDRAWN, case_hashes.c.withdrawn_at < cutoff))).rowcount
-            await conn.execute(delete(idempotency).where(idempotency.c.case_id.in_(
-                select(cases.c.id).where(cases.c.status == WITHDRAWN, cases.c.withdrawn_at < cutoff))))
-            removed_cases = (await conn.execute(delete(cases).where(
-                cases.c.status == WITHDRAWN, cases.c.withdrawn_at < cutoff))).rowcount
-            keys = (await conn.execute(delete(idempotency).where(idempotency.c.created_at < cutoff))).rowcount
-            counters = (await conn.execute(delete(pin_attempts).where(
-                pin_attempts.c.updated_at < cutoff,
-                (pin_attempts.c.locked_until.is_(None)) | (pin_attempts.c.locked_until < now())))).rowcount
-        return {"hashes": hashes, "cases": removed_cases, "idempotency_keys": keys, "pin_counters": counters}
+        return await self.db.write(partial(self._purge, now() - older_than))
+
+    @staticmethod
+    def _purge(cutoff: datetime, conn: Connection) -> dict[str, int]:
+        # Partners keep a Deleted record of each hash nothing holds any more, so they delete it too;
+        # those markers are themselves forgotten after the same time.
+        markers = exchange.drop_old_markers(conn, cutoff.timestamp())
+        gone = [(r.signal_type, r.value) for r in conn.execute(select(case_hashes.c.signal_type, case_hashes.c.value)
+                .where(case_hashes.c.status == WITHDRAWN, case_hashes.c.withdrawn_at < cutoff))]
+        hashes = conn.execute(delete(case_hashes).where(
+            case_hashes.c.status == WITHDRAWN, case_hashes.c.withdrawn_at < cutoff)).rowcount
+        exchange.hashes_changed(conn, gone)
+        conn.execute(delete(idempotency).where(idempotency.c.case_id.in_(
+            select(cases.c.id).where(cases.c.status == WITHDRAWN, cases.c.withdrawn_at < cutoff))))
+        removed_cases = conn.execute(delete(cases).where(
+            cases.c.status == WITHDRAWN, cases.c.withdrawn_at < cutoff)).rowcount
+        keys = conn.execute(delete(idempotency).where(idempotency.c.created_at < cutoff)).rowcount
+        counters = conn.execute(delete(pin_attempts).where(
+            pin_attempts.c.updated_at < cutoff,
+            (pin_attempts.c.locked_until.is_(None)) | (pin_attempts.c.locked_until < now()))).rowcount
+        return {"hashes": hashes, "cases": removed_cases, "idempotency_keys": keys, "pin_counters": counters,
+                "deleted_markers": markers}

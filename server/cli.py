@@ -16,6 +16,7 @@ DESCRIPTION = """Kalkan's case server.
   python -m server [--host H] [--port P] [--workers N]   migrate the database, then serve
   python -m server migrate                              only bring the database schema up to date
   python -m server purge --older-than 90d               delete withdrawn hashes and cases for good
+  python -m server partners add|list|revoke|rotate ...  platforms on the partner API (partners --help)
 
 Environment: KALKAN_DATABASE_URL (default: SQLite at $KALKAN_DATA_DIR/kalkan.db; PostgreSQL as
 postgresql+asyncpg://user@host/db), KALKAN_DATA_DIR (default ./data in the repository),
@@ -45,24 +46,29 @@ async def _migrate(settings: Settings) -> None:
 
 async def _purge(settings: Settings, older_than: timedelta) -> dict[str, int]:
     from .cases import CaseStore
-    from .db import create_engine
+    from .db import Database
 
-    engine = create_engine(settings.database_url)
+    database = Database(settings.database_url)
     try:
-        store = CaseStore(engine, settings)
+        store = CaseStore(database, settings)
         await store.start()
         return await store.purge(older_than)
     finally:
-        await engine.dispose()
+        await database.dispose()
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["partners"]:  # a command of its own, with its own arguments
+        from .partners import main as partners_main
+
+        return partners_main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m server", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", nargs="?", default="serve", choices=["serve", "migrate", "purge"])
     parser.add_argument("--host", help="address to listen on (default $KALKAN_HOST or 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port (default $KALKAN_PORT or 8000)")
-    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (default 1)")
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (default 1; keep 1 on SQLite, see docs/api.md)")
     parser.add_argument("--older-than", type=parse_duration, default=None,
                         help="purge: withdrawn longer ago than this (e.g. 90d)")
     args = parser.parse_args(argv)

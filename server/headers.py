@@ -56,19 +56,22 @@ class BodyTooLarge(Exception):
 
 
 class BodyLimit:
-    """Refuse bodies over `limit` bytes, by Content-Length up front or while streaming."""
+    """Refuse bodies over `limit` bytes, by Content-Length up front or while streaming;
+    `larger` gives paths under a prefix another limit (the partner API's batches)."""
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(self, app: ASGIApp, limit: int, larger: dict[str, int] | None = None) -> None:
         self.app = app
         self.limit = limit
+        self.larger = dict(larger or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = next((size for prefix, size in self.larger.items() if scope["path"].startswith(prefix)), self.limit)
         for name, value in scope.get("headers", []):
-            if name == b"content-length" and (not value.isdigit() or int(value) > self.limit):
-                await _too_large(send, self.limit)
+            if name == b"content-length" and (not value.isdigit() or int(value) > limit):
+                await _too_large(send, limit)
                 return
         received = 0
 
@@ -77,14 +80,14 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.limit:
+                if received > limit:
                     raise BodyTooLarge()
             return message
 
         try:
             await self.app(scope, limited_receive, send)
         except BodyTooLarge:
-            await _too_large(send, self.limit)
+            await _too_large(send, limit)
 
 
 async def _too_large(send: Send, limit: int) -> None:

@@ -32,6 +32,27 @@ TEXT: dict[str, dict[str, str]] = {
     "hashes": {"tr": "Parmak izleri", "en": "Fingerprints"},
     "outcomes": {"tr": "Platformlardan gelen sonuçlar", "en": "What platforms did"},
     "no_outcomes": {"tr": "Henüz bir platformdan sonuç gelmedi.", "en": "No platform has reported back yet."},
+    # What a platform reported (server/outcomes.py): {found} and {changed} are dates.
+    "outcome_under_review": {"tr": "{found} tarihinde bulundu, inceleniyor",
+                             "en": "found on {found}, under review"},
+    "outcome_removed": {"tr": "{found} tarihinde bulundu, {changed} tarihinde kaldırıldı",
+                        "en": "found on {found}, removed on {changed}"},
+    "outcome_not_removed": {"tr": "{found} tarihinde bulundu, {changed} tarihinde incelendi, kaldırılmadı",
+                            "en": "found on {found}, reviewed on {changed}, not removed"},
+    # ... when both happened on the same day
+    "outcome_removed_same_day": {"tr": "{changed} tarihinde bulundu ve kaldırıldı",
+                                 "en": "found and removed on {changed}"},
+    "outcome_not_removed_same_day": {"tr": "{changed} tarihinde bulundu, incelendi, kaldırılmadı",
+                                     "en": "found and reviewed on {changed}, not removed"},
+    "outcome_counts": {"tr": "(parmak izleri: {parts})", "en": "(fingerprints: {parts})"},
+    "outcome_count_under_review": {"tr": "{n} inceleniyor", "en": "{n} under review"},
+    "outcome_count_removed": {"tr": "{n} kaldırıldı", "en": "{n} removed"},
+    "outcome_count_not_removed": {"tr": "{n} kaldırılmadı", "en": "{n} not removed"},
+    **{f"month_{number}": {"tr": tr, "en": en} for number, (tr, en) in enumerate(zip(
+        ["Ocak", "Şubat", "Mart", "Nisan", "Mayıs", "Haziran", "Temmuz", "Ağustos", "Eylül", "Ekim", "Kasım",
+         "Aralık"],
+        ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+         "November", "December"]), start=1)},
     "add_title": {"tr": "İçerik ekleyin", "en": "Add content"},
     "add_lead": {
         "tr": "Başka fotoğraf veya video eklemek için parmak izi sayfasını kullanın. "

@@ -89,3 +89,72 @@ idempotency = Table(
     Column("pin_proposed", SmallInteger, nullable=False),  # 1: the client chose the PIN
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
+
+# --- the partner API (server/partners.py, server/exchange.py) -------------------------------------
+
+# Platforms that sync hashes. `name` is shown to people as the operator typed it.
+partners = Table(
+    "partners",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("status", String(16), nullable=False),  # active | revoked
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("keys_issued_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True)),
+)
+
+# A partner's keys, only as keyed hashes. purpose: "subscription" (Ocp-Apim-Subscription-Key) or
+# the endpoint a function key (x-functions-key) opens: FetchHashes, SubmitFeedback, SubmitHashes.
+partner_keys = Table(
+    "partner_keys",
+    metadata,
+    Column("key_hash", LargeBinary(32), primary_key=True),
+    Column("partner_id", Id, ForeignKey("partners.id", ondelete="CASCADE"), nullable=False),
+    Column("purpose", String(32), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+Index("ix_partner_keys_partner", partner_keys.c.partner_id)
+
+# One row: the last change number handed out and the time it carried. Every change to an
+# exchange record takes its number here, under this row's lock, so numbers are in commit order.
+exchange_counter = Table(
+    "exchange_counter",
+    metadata,
+    Column("id", SmallInteger, primary_key=True),
+    Column("seq", BigInteger, nullable=False),
+    Column("modified_at", BigInteger, nullable=False),  # Unix seconds, never decreasing
+)
+
+# What partners sync: one record per (signal type, hash value), the aggregate over every case and
+# partner submission holding it. status: Active | Withdrawn | Deleted (StopNCII's words).
+exchange_records = Table(
+    "exchange_records",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    # sha256(signal_type NUL value): unique key of any length (a vPDQ value can be tens of KB,
+    # over PostgreSQL's b-tree entry limit).
+    Column("key_digest", LargeBinary(32), nullable=False, unique=True),
+    Column("signal_type", String(16), nullable=False),
+    Column("value", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("change_seq", BigInteger, nullable=False, unique=True),
+    Column("modified_at", BigInteger, nullable=False),  # lastModtimestamp, Unix seconds
+)
+Index("ix_exchange_records_modified", exchange_records.c.modified_at, exchange_records.c.change_seq)
+# Joins from case_hashes by value (a hash index on PostgreSQL: no entry size limit).
+Index("ix_exchange_records_value", exchange_records.c.value, postgresql_using="hash")
+
+# A partner's latest feedback on a record; submitted=1 if the partner itself reported the hash
+# (SubmitHashes), which makes it a source that keeps the record Active.
+partner_feedback = Table(
+    "partner_feedback",
+    metadata,
+    Column("record_id", Id, ForeignKey("exchange_records.id", ondelete="CASCADE"), primary_key=True),
+    Column("partner_id", Id, ForeignKey("partners.id", ondelete="CASCADE"), primary_key=True),
+    Column("value", String(16), nullable=False),  # PendingReview, Blocked, NotBlocked, None, ...
+    Column("tags", Text, nullable=False),  # JSON list of strings
+    Column("submitted", SmallInteger, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),  # when `value` last changed
+)

@@ -1,0 +1,377 @@
+"""The records partners sync: one per (signal type, hash value), the current aggregate.
+
+A record is Active while any active case (or a partner's own submission) holds its hash,
+Withdrawn once every holder withdrew (platforms delete it), Deleted once `purge` removed the last
+holder for good. No HTTP here: server/partner_api.py speaks the wire format.
+
+Consistent paging. Every change to a record (a case adds the hash, a case is withdrawn, a partner
+gives feedback or submits the hash, purge removes a holder) gives the record the next number
+from one counter row (`exchange_counter`), taken in the changing transaction, after all its other
+work, right before it commits. On PostgreSQL the UPDATE of that row holds the row's lock until
+commit, so a second changer waits there: numbers are handed out in commit order, and a reader's
+snapshot always holds every number up to the highest it sees (a transaction that took a lower
+number committed before the higher one could be taken). SQLite has one writer at a time anyway.
+A reader pages by `change_seq > last seen`; a record changed after it was read moves to a number
+above everything read so far, so a client that keeps paging ends with exactly the current state.
+
+The counter row also carries the time (Unix seconds) given with the number, never decreasing,
+so a record's `modified_at` (lastModtimestamp) grows with its number: "changed at or after T"
+is a range of numbers, which is how a client resumes from its checkpoint timestamp.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Collection, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pyhash
+from sqlalchemy import and_, bindparam, case, delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from .models import case_hashes, exchange_counter, exchange_records, partner_feedback, partners
+
+ACTIVE, WITHDRAWN, DELETED = "Active", "Withdrawn", "Deleted"
+CASE_STATUS = {"active": ACTIVE, "withdrawn": WITHDRAWN}  # case_hashes.status -> wire word
+# Feedback values a partner may send (StopNCII's StopNCIICSPFeedbackValue).
+FEEDBACK_VALUES = ("Unknown", "None", "QualityUnknown", "PendingReview", "Blocked", "NotBlocked",
+                   "Withdrawn", "Deleted")
+# A partner's own submission with one of these no longer holds the record Active.
+RETRACTED = ("Withdrawn", "Deleted")
+_CHUNK = 400  # keys per IN (...) list: well under SQLite's bound-parameter limit
+
+Key = tuple[str, str]  # (pyhash signal type name, normalised value)
+
+
+# --- names ----------------------------------------------------------------------------------------
+
+
+def record_key(signal_type: str, value: str) -> bytes:
+    """The record's unique key; a digest, since a vPDQ value may be too long to index."""
+    return hashlib.sha256(signal_type.encode() + b"\0" + value.encode()).digest()
+
+
+def wire_name(signal_type: str) -> str:
+    """What the wire calls a type: StopNCII's name where it has one (ImagePDQ, VideoMD5), else
+    pyhash's (vpdq, which is also python-threatexchange's name for it)."""
+    entry = pyhash.signal_type(signal_type)
+    return entry.wire_name or entry.name
+
+
+WIRE_NAMES = {wire_name(name): name for name in pyhash.SIGNAL_TYPES}
+# What a partner gets unless it asks (signalTypes=): only types StopNCII has names for, so an
+# unmodified StopNCII client never meets a type it cannot parse.
+DEFAULT_TYPES = tuple(name for name, entry in pyhash.SIGNAL_TYPES.items() if entry.wire_name)
+
+
+def type_mask(types: Iterable[str]) -> int:
+    names = list(pyhash.SIGNAL_TYPES)
+    return sum(1 << names.index(name) for name in set(types))
+
+
+def case_pseudonym(pseudonym_key: bytes, partner_id: int, case_id: int) -> str:
+    """What partner `partner_id` sees instead of a case: stable for that partner, different for
+    every other one, and no way back to the case number (a keyed hash of the internal id;
+    BLAKE2b's keyed mode is a MAC, and a few times cheaper than HMAC for a million records)."""
+    return hashlib.blake2b(b"%d:%d" % (partner_id, case_id), key=pseudonym_key, digest_size=12).hexdigest()
+
+
+def _insert(conn: Connection) -> Callable[..., Any]:
+    return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+
+
+def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+# --- changing records (called inside the changing transaction, as its last work) ------------------
+
+
+# Statements built once (their SQL and cache keys are reused): these run in every case's
+# transaction, where building them anew each time cost more than running them.
+_counter = exchange_counter.c
+_LOCK = select(_counter.seq).where(_counter.id == 1).with_for_update()
+_ALLOCATE = (update(exchange_counter).where(_counter.id == 1)
+             .values(seq=_counter.seq + bindparam("count"),
+                     modified_at=case((_counter.modified_at > bindparam("now"), _counter.modified_at),
+                                      else_=bindparam("now")))
+             .returning(_counter.seq, _counter.modified_at))
+_HOLDERS = (select(case_hashes.c.value, case_hashes.c.status)
+            # One type at a time: `signal_type = ? AND value IN (...)` uses the (signal_type, value)
+            # index on both databases, where SQLite would scan the table for a row-value IN.
+            .where(case_hashes.c.signal_type == bindparam("signal_type"),
+                   case_hashes.c.value.in_(bindparam("values", expanding=True))))
+_SUBMITTERS = (select(exchange_records.c.key_digest, partner_feedback.c.value)
+               .select_from(partner_feedback.join(exchange_records,
+                                                  exchange_records.c.id == partner_feedback.c.record_id))
+               .where(exchange_records.c.key_digest.in_(bindparam("digests", expanding=True)),
+                      partner_feedback.c.submitted == 1))
+_UPSERTS: dict[str, Any] = {}
+
+
+def _upsert(conn: Connection) -> Any:
+    """INSERT a record, or give the existing one its new status, number and time."""
+    dialect = conn.dialect.name
+    if dialect not in _UPSERTS:
+        statement = _insert(conn)(exchange_records)
+        _UPSERTS[dialect] = statement.on_conflict_do_update(
+            index_elements=[exchange_records.c.key_digest],
+            set_={"status": statement.excluded.status, "change_seq": statement.excluded.change_seq,
+                  "modified_at": statement.excluded.modified_at})
+    return _UPSERTS[dialect]
+
+
+def _lock(conn: Connection) -> None:
+    """Take the counter row's lock now, for a transaction that reads records before changing them
+    (a no-op on SQLite, where the writer already holds the database lock)."""
+    conn.execute(_LOCK)
+
+
+def _allocate(conn: Connection, count: int) -> tuple[int, int]:
+    """Reserve `count` change numbers; returns the first and the time that goes with them."""
+    seq, modified_at = conn.execute(_ALLOCATE, {"count": count, "now": int(time.time())}).one()
+    return seq - count + 1, modified_at
+
+
+def _write(conn: Connection, ordered: Sequence[Key], statuses: Callable[[], dict[Key, str]] | None) -> None:
+    first, moment = _allocate(conn, len(ordered))
+    # After _allocate: on PostgreSQL every earlier changer has committed, so statuses() reads
+    # the holders as the last of them left them.
+    status = statuses() if statuses is not None else {}
+    conn.execute(_upsert(conn), [
+        {"key_digest": record_key(signal_type, value), "signal_type": signal_type, "value": value,
+         "status": status.get((signal_type, value), ACTIVE), "change_seq": first + number, "modified_at": moment}
+        for number, (signal_type, value) in enumerate(ordered)])
+
+
+def hashes_added(conn: Connection, keys: Iterable[Key]) -> None:
+    """Active cases now hold these hashes (a case was opened or extended): their records are
+    Active, with new numbers (their caseNumbers changed)."""
+    ordered = sorted(set(keys))
+    if ordered:
+        _write(conn, ordered, None)
+
+
+def hashes_changed(conn: Connection, keys: Iterable[Key]) -> None:
+    """Holders of these hashes changed (a case withdrew, purge removed hashes): recompute each
+    record's status from what holds it now, and give it a new number."""
+    ordered = sorted(set(keys))
+    if ordered:
+        _write(conn, ordered, lambda: _statuses(conn, ordered))
+
+
+def _statuses(conn: Connection, keys: Sequence[Key]) -> dict[Key, str]:
+    active: set[Key] = set()
+    held: set[Key] = set()
+    by_type: dict[str, list[str]] = {}
+    for signal_type, value in keys:
+        by_type.setdefault(signal_type, []).append(value)
+    for signal_type, values in by_type.items():
+        for chunk in _chunks(values):
+            for value, status in conn.execute(_HOLDERS, {"signal_type": signal_type, "values": list(chunk)}):
+                held.add((signal_type, value))
+                if status == "active":
+                    active.add((signal_type, value))
+    for chunk in _chunks(keys):
+        by_digest = {record_key(*key): key for key in chunk}
+        for digest, value in conn.execute(_SUBMITTERS, {"digests": list(by_digest)}):
+            held.add(by_digest[digest])
+            if value not in RETRACTED:
+                active.add(by_digest[digest])
+    return {key: ACTIVE if key in active else WITHDRAWN if key in held else DELETED for key in keys}
+
+
+def drop_old_markers(conn: Connection, cutoff: float) -> int:
+    """Forget Deleted records older than `cutoff` (Unix seconds). A partner that synced since has
+    deleted the hash; one that has not synced for that long must start over (python-threatexchange
+    does by itself after 30 days)."""
+    old = select(exchange_records.c.id).where(exchange_records.c.status == DELETED,
+                                              exchange_records.c.modified_at < cutoff)
+    conn.execute(delete(partner_feedback).where(partner_feedback.c.record_id.in_(old)))
+    return (conn.execute(delete(exchange_records).where(
+        exchange_records.c.status == DELETED, exchange_records.c.modified_at < cutoff))).rowcount
+
+
+# --- partners' feedback and submissions -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FeedbackInput:
+    value: str  # one of FEEDBACK_VALUES
+    tags: tuple[str, ...]
+
+
+class UnknownHash(Exception):
+    """Feedback named a hash no record has; `index` is its position in the request."""
+
+    def __init__(self, index: int) -> None:
+        super().__init__(index)
+        self.index = index
+
+
+_FIND = (select(exchange_records.c.id, exchange_records.c.key_digest, exchange_records.c.signal_type,
+                exchange_records.c.value)
+         .where(exchange_records.c.key_digest.in_(bindparam("digests", expanding=True))))
+_BUMP = (update(exchange_records).where(exchange_records.c.id == bindparam("record_id"))
+         .values(status=bindparam("new_status"), change_seq=bindparam("new_seq"),
+                 modified_at=bindparam("new_modified")))
+_FEEDBACK_UPSERTS: dict[str, Any] = {}
+_NEW_RECORDS: dict[str, Any] = {}
+
+
+def _feedback_upsert(conn: Connection) -> Any:
+    dialect = conn.dialect.name
+    if dialect not in _FEEDBACK_UPSERTS:
+        statement = _insert(conn)(partner_feedback)
+        table = partner_feedback.c
+        _FEEDBACK_UPSERTS[dialect] = statement.on_conflict_do_update(
+            index_elements=[table.record_id, table.partner_id],
+            set_={"value": statement.excluded.value, "tags": statement.excluded.tags,
+                  # Once the partner reported the hash itself, it stays a source (feedback Withdrawn
+                  # or Deleted retracts it).
+                  "submitted": case((table.submitted == 1, 1), else_=statement.excluded.submitted),
+                  # The date a person reads ("removed on ..."): when the value last changed.
+                  "updated_at": case((table.value != statement.excluded.value, statement.excluded.updated_at),
+                                     else_=table.updated_at)})
+    return _FEEDBACK_UPSERTS[dialect]
+
+
+def _new_records(conn: Connection) -> Any:
+    dialect = conn.dialect.name
+    if dialect not in _NEW_RECORDS:
+        _NEW_RECORDS[dialect] = _insert(conn)(exchange_records).on_conflict_do_nothing(
+            index_elements=[exchange_records.c.key_digest])
+    return _NEW_RECORDS[dialect]
+
+
+def _find(conn: Connection, digests: Sequence[bytes]) -> dict[bytes, tuple[int, Key]]:
+    found: dict[bytes, tuple[int, Key]] = {}
+    for chunk in _chunks(digests):
+        for record_id, digest, signal_type, value in conn.execute(_FIND, {"digests": list(chunk)}):
+            found[digest] = (record_id, (signal_type, value))
+    return found
+
+
+def submit_feedback(conn: Connection, partner_id: int, moment: Any,
+                    items: Sequence[tuple[Sequence[Key], FeedbackInput]]) -> int:
+    """Store each item's feedback on every record its hash value names (the value's candidate
+    keys: a value may be valid for more than one type); UnknownHash if one names none.
+    Returns how many records got feedback."""
+    _lock(conn)
+    found = _find(conn, list({record_key(*key) for candidates, _ in items for key in candidates}))
+    feedback: dict[int, FeedbackInput] = {}  # record id -> the last feedback on it in this request
+    for index, (candidates, given) in enumerate(items):
+        hits = [found[d] for d in (record_key(*key) for key in candidates) if d in found]
+        if not hits:
+            raise UnknownHash(index)
+        for record_id, _ in hits:
+            feedback[record_id] = given
+    keys = {record_id: key for record_id, key in found.values() if record_id in feedback}
+    _store_feedback(conn, partner_id, moment, feedback, keys, submitted=False)
+    return len(feedback)
+
+
+def submit_hashes(conn: Connection, partner_id: int, moment: Any,
+                  items: Sequence[tuple[Key, FeedbackInput]]) -> int:
+    """A partner reports hashes it found to be NCII itself: each becomes (or stays) a record with
+    this partner as a source. Returns how many distinct hashes."""
+    _lock(conn)
+    given = {key: feedback for key, feedback in items}  # the last one wins for a repeated hash
+    ordered = sorted(given)
+    first, modified = _allocate(conn, len(ordered))
+    # New records start Active (the submission holds them); _store_feedback settles the status
+    # and gives every record its final number.
+    conn.execute(_new_records(conn), [
+        {"key_digest": record_key(*key), "signal_type": key[0], "value": key[1], "status": ACTIVE,
+         "change_seq": first + number, "modified_at": modified} for number, key in enumerate(ordered)])
+    ids = {key: record_id for record_id, key in _find(conn, [record_key(*key) for key in ordered]).values()}
+    _store_feedback(conn, partner_id, moment, {ids[key]: given[key] for key in ordered},
+                    {ids[key]: key for key in ordered}, submitted=True)
+    return len(ordered)
+
+
+def _store_feedback(conn: Connection, partner_id: int, moment: Any, feedback: dict[int, FeedbackInput],
+                    keys: dict[int, Key], *, submitted: bool) -> None:
+    if not feedback:
+        return
+    conn.execute(_feedback_upsert(conn), [
+        {"record_id": record_id, "partner_id": partner_id, "value": given.value,
+         "tags": json.dumps(sorted(set(given.tags))), "submitted": int(submitted), "created_at": moment,
+         "updated_at": moment} for record_id, given in feedback.items()])
+    # lastModtimestamp moves, so every partner sees the feedback on its next fetch; the status may
+    # move too (a partner's own submission retracted, or now holding the record).
+    ordered = sorted(feedback)
+    first, modified = _allocate(conn, len(ordered))
+    statuses = _statuses(conn, [keys[record_id] for record_id in ordered])
+    conn.execute(_BUMP, [{"record_id": record_id, "new_status": statuses[keys[record_id]], "new_seq": first + number,
+                          "new_modified": modified} for number, record_id in enumerate(ordered)])
+
+
+# --- reading pages --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Page:
+    records: list[dict[str, Any]]
+    after_seq: int  # where the next page starts (exclusive)
+    last_modified: int | None  # lastModtimestamp of the page's last record, None if empty
+    has_more: bool
+
+
+def start_position(conn: Connection, start_timestamp: int) -> int:
+    """The number just before the first record changed at or after `start_timestamp`."""
+    first = (conn.execute(
+        select(exchange_records.c.change_seq).where(exchange_records.c.modified_at >= start_timestamp)
+        .order_by(exchange_records.c.modified_at, exchange_records.c.change_seq).limit(1))).scalar()
+    if first is not None:
+        return int(first) - 1
+    # Nothing yet: start after everything committed (whatever comes later gets a higher number).
+    return int((conn.execute(select(exchange_counter.c.seq).where(exchange_counter.c.id == 1))).scalar_one())
+
+
+def read_page(conn: Connection, *, partner_id: int, after_seq: int, types: Collection[str], size: int,
+                    pseudonym_key: bytes) -> Page:
+    """Up to `size` records of `types` numbered above `after_seq`, in number order, as the wire
+    shows them to `partner_id`. Run it in one snapshot (repeatable read)."""
+    records = exchange_records.c
+    in_types = records.signal_type.in_(list(types))
+    rows = (conn.execute(
+        select(records.id, records.signal_type, records.value, records.status, records.change_seq,
+               records.modified_at)
+        .where(records.change_seq > after_seq, in_types).order_by(records.change_seq).limit(size + 1))).all()
+    has_more = len(rows) > size
+    rows = rows[:size]
+    if not rows:
+        return Page([], after_seq, None, False)
+    last = rows[-1].change_seq
+    in_page = and_(records.change_seq > after_seq, records.change_seq <= last, in_types)
+
+    holders: dict[int, dict[str, str]] = {}
+    pseudonyms: dict[int, str] = {}  # cases often hold several hashes: one keyed hash per case
+    for record_id, case_id, status in conn.execute(
+            select(records.id, case_hashes.c.case_id, case_hashes.c.status)
+            .select_from(exchange_records.join(case_hashes, and_(case_hashes.c.signal_type == records.signal_type,
+                                                                 case_hashes.c.value == records.value)))
+            .where(in_page)).all():
+        pseudonym = pseudonyms.get(case_id)
+        if pseudonym is None:
+            pseudonym = pseudonyms[case_id] = case_pseudonym(pseudonym_key, partner_id, case_id)
+        holders.setdefault(record_id, {})[pseudonym] = CASE_STATUS[status]
+    opinions: dict[int, list[dict[str, Any]]] = {}
+    for record_id, name, value, tags in conn.execute(
+            select(records.id, partners.c.name, partner_feedback.c.value, partner_feedback.c.tags)
+            .select_from(exchange_records.join(partner_feedback, partner_feedback.c.record_id == records.id)
+                         .join(partners, partners.c.id == partner_feedback.c.partner_id))
+            .where(in_page).order_by(records.id, partners.c.name)).all():
+        opinions.setdefault(record_id, []).append({"source": name, "feedbackValue": value, "tags": json.loads(tags)})
+
+    wire = {name: wire_name(name) for name in pyhash.SIGNAL_TYPES}
+    out = [{"lastModtimestamp": modified_at, "signalType": wire[signal_type], "hashValue": value,
+            "hashStatus": status, "caseNumbers": holders.get(record_id, {}), "CSPFeedbacks": opinions.get(record_id, [])}
+           for record_id, signal_type, value, status, _, modified_at in rows]
+    return Page(out, last, rows[-1].modified_at, has_more)
