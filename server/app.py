@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
-from . import api, assets, hashing_page, pages, partner_api
+from . import api, assets, hashing_page, offline, pages, partner_api
 from .cases import CaseStore
 from .config import MAX_BODY_BYTES, Settings
 from .db import Database
@@ -57,7 +57,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     app = KalkanApp(
         routes=[Route("/healthz", healthz), *api.routes, partner_api.mount, *pages.routes, *assets.routes,
-                *hashing_page.routes],
+                *hashing_page.routes, *offline.routes],
         middleware=[Middleware(BodyLimit, limit=MAX_BODY_BYTES,
                                larger={partner_api.PREFIX + "/": partner_api.MAX_BODY_BYTES})],
         exception_handlers={HTTPException: http_error},

@@ -7,6 +7,8 @@ waits on selectors and reads data-* attributes, which needs no script in the pag
 from __future__ import annotations
 
 import json
+import socket
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -156,3 +158,92 @@ class HashingPage:
             note_code=note.get_attribute("data-code") if has_note else None,
             note_text=note.inner_text() if has_note else None,
             video=json.loads(video) if video else None)
+
+
+class CountingProxy:
+    """A loopback TCP proxy in front of the server that counts every byte it carries and the
+    request line of every HTTP request: what the browser really took from the network, from
+    the page, its workers and its service worker alike (including the browser's own update
+    checks of /sw.js, which no page-level event reports). stop() takes the "network" away:
+    new connections are refused and open ones cut."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self._lock = threading.Lock()
+        self._sockets: list[socket.socket] = []
+        self.bytes_down = 0  # server -> browser
+        self.bytes_up = 0
+        self.requests: list[str] = []  # "GET /path HTTP/1.1"
+        self._running = True
+        threading.Thread(target=self._accept, daemon=True, name="counting-proxy").start()
+
+    def reset(self) -> None:
+        with self._lock:
+            self.bytes_down = self.bytes_up = 0
+            self.requests = []
+
+    def wait_quiet(self, seconds: float = 1.5, timeout_s: float = 60) -> None:
+        """Waits until no byte has moved for `seconds` (background fetches have finished)."""
+        deadline = time.monotonic() + timeout_s
+        last = (-1, -1)
+        quiet_since = time.monotonic()
+        while time.monotonic() < deadline:
+            now = (self.bytes_down, self.bytes_up)
+            if now != last:
+                last, quiet_since = now, time.monotonic()
+            elif time.monotonic() - quiet_since >= seconds:
+                return
+            time.sleep(0.1)
+        raise AssertionError("the network did not go quiet")
+
+    def stop(self) -> None:
+        self._running = False
+        self._listener.close()
+        with self._lock:
+            for sock in self._sockets:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                sock.close()
+
+    def _accept(self) -> None:
+        while self._running:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                self._sockets += [client, upstream]
+            threading.Thread(target=self._pump, args=(client, upstream, True), daemon=True).start()
+            threading.Thread(target=self._pump, args=(upstream, client, False), daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket, up: bool) -> None:
+        try:
+            while data := source.recv(65536):
+                with self._lock:
+                    if up:
+                        self.bytes_up += len(data)
+                        # Request lines (loopback HTTP/1.1: plain text; bodies here are tiny).
+                        for line in data.split(b"\r\n"):
+                            if line[:8].split(b" ")[0] in (b"GET", b"HEAD", b"POST", b"PUT", b"DELETE") and line.endswith((b"HTTP/1.1", b"HTTP/1.0")):
+                                self.requests.append(line.decode("latin-1"))
+                    else:
+                        self.bytes_down += len(data)
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (source, sink):
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass

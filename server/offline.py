@@ -1,0 +1,108 @@
+"""Offline use of the hashing pages: the service worker at /sw.js and what it precaches.
+
+After a first visit, the hashing pages load with no network at all: the service worker
+(web/src/sw/service-worker.js, built into web/dist) serves them and every built asset from its
+cache. What it may keep is decided here, in one place:
+
+- `OFFLINE_PAGES`, each in every language (`?lang=tr`, `?lang=en`): pages that hold nothing
+  about a person. Never a case page, never an /api/ answer, never a POST answer; the worker
+  passes everything else straight to the network and stores nothing else.
+- every file of the build manifest (content-hashed names: the same URL is always the same bytes).
+
+Freshness: the worker script is served with `Cache-Control: no-cache` and an ETag, and carries a
+version made of the asset build's digest and a digest of the server's page sources (templates,
+texts, page code). The browser re-checks /sw.js after navigations (a conditional GET: 304 and
+no body while nothing changed). A deployment changes the version, so the new worker installs in
+the background (reusing cached assets whose names did not change), takes over at once, and the
+person sees the new pages on their *next* visit: the price of serving HTML with no round trip.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from . import assets, i18n, pages
+
+# Pages that work offline after a first visit, each in every language. Only pages with a route
+# in the running app are precached (the list may name a page before it is built).
+OFFLINE_PAGES = ("/", "/start", "/hashing")
+# Pages that register the worker (a script tag from base.html). The landing page stays free of
+# script (it works without JavaScript); it is precached when a hashing page registers.
+REGISTERING_PAGES = ("/start", "/hashing")
+SCRIPT_PATH = "/sw.js"  # at the root, so its scope covers every page
+WORKER_LOGICAL_NAME = "service-worker.js"
+OFFLINE_MODULE = "offline.js"
+SERVER_DIR = Path(__file__).resolve().parent
+# Sources whose change may change a page's HTML: a new digest means a new worker version.
+PAGE_SOURCES = ("*.py", "templates/**/*")
+
+_version_cache: dict[str, Any] = {"key": None, "value": None}
+
+
+def page_sources_digest() -> str:
+    digest = hashlib.sha256()
+    for pattern in PAGE_SOURCES:
+        for path in sorted(SERVER_DIR.glob(pattern)):
+            if path.is_file():
+                digest.update(str(path.relative_to(SERVER_DIR)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def precache_pages(app: Any) -> list[str]:
+    """The page URLs to precache: OFFLINE_PAGES that the app routes, in every language."""
+    routed = {getattr(route, "path", None) for route in app.routes}
+    return [f"{path}?lang={language}" for path in OFFLINE_PAGES if path in routed for language in i18n.LANGUAGES]
+
+
+def worker_config(app: Any) -> dict[str, Any]:
+    """What the service worker is told: its version and the URLs it precaches."""
+    manifest = assets.manifest()
+    page_urls = precache_pages(app)
+    key = (id(manifest), tuple(page_urls))
+    if _version_cache["key"] != key:  # the build or the routes changed (sources: at restart)
+        build = hashlib.sha256(json.dumps(manifest, sort_keys=True).encode()).hexdigest()
+        seed = json.dumps([build, page_sources_digest(), page_urls]).encode()
+        _version_cache["value"] = hashlib.sha256(seed).hexdigest()[:20]
+        _version_cache["key"] = key
+    return {
+        "version": _version_cache["value"],
+        "assets": sorted(assets.PREFIX + name for name in manifest["assets"]),
+        "pages": page_urls,
+        "languages": list(i18n.LANGUAGES),
+        "defaultLanguage": i18n.DEFAULT_LANGUAGE,
+    }
+
+
+async def service_worker(request: Request) -> Response:
+    try:
+        config = worker_config(request.app)
+        source = (assets.DIST / assets.manifest()["files"][WORKER_LOGICAL_NAME]).read_text()
+    except (assets.AssetsNotBuilt, KeyError, FileNotFoundError):
+        return Response(status_code=404, headers={"Cache-Control": "no-store"})
+    etag = f'"{config["version"]}"'
+    headers = {"Cache-Control": "no-cache", "ETag": etag}
+    if etag in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers=headers)
+    body = f"self.KALKAN_OFFLINE = {json.dumps(config, separators=(',', ':'))};\n{source}"
+    return Response(body, media_type="text/javascript; charset=utf-8", headers=headers)
+
+
+def offline_script(request: Request) -> str:
+    """For base.html: the URL of the module that registers the worker, on the pages that do."""
+    if request.url.path not in REGISTERING_PAGES:
+        return ""
+    try:
+        return assets.asset_url(OFFLINE_MODULE)
+    except (assets.AssetsNotBuilt, KeyError):
+        return ""
+
+
+pages.TEMPLATES.env.globals["offline_script"] = offline_script
+routes = [Route(SCRIPT_PATH, service_worker, methods=["GET", "HEAD"])]

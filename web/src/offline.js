@@ -1,0 +1,21 @@
+// Registers the service worker (/sw.js, server/offline.py) that keeps the hashing pages working
+// offline after this first visit. Registration waits for the page's load event so that the
+// worker's precaching reads the files this visit already downloaded from the HTTP cache instead
+// of competing with the page for them. Sets <html data-offline="ready"> once the worker is
+// active (tests and the flow can tell the page will work offline from then on).
+if ("serviceWorker" in navigator && window.isSecureContext) {
+  const register = () => {
+    // A page the worker already controls needs no registration: the browser re-checks /sw.js
+    // for a new deployment after each navigation anyway (and register() would check again).
+    if (navigator.serviceWorker.controller) return;
+    navigator.serviceWorker.register("/sw.js", { scope: "/", updateViaCache: "none" }).catch((err) => {
+      document.documentElement.dataset.offline = "unavailable";
+      console.debug("offline use unavailable:", err);
+    });
+  };
+  if (document.readyState === "complete") register();
+  else window.addEventListener("load", register, { once: true });
+  navigator.serviceWorker.ready.then(() => {
+    document.documentElement.dataset.offline = "ready";
+  });
+}
