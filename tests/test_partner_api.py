@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import datetime
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -594,3 +595,40 @@ def _database_state(url: str) -> dict[tuple[str, str], tuple[str, dict[str, str]
         holders[pseudonym[case_id]] = status.capitalize()
     return {key: ("Active" if "Active" in holders.values() else "Withdrawn", holders)
             for key, (_, holders) in state.items()}
+
+
+# --- the migration --------------------------------------------------------------------------------
+
+
+def test_migration_turns_existing_case_hashes_into_records(database_url: str) -> None:
+    from server.db import create_engine
+    from server.migrate import upgrade
+    from server_client import execute
+
+    async def to(revision: str) -> None:
+        engine = create_engine(database_url)
+        try:
+            await upgrade(engine, revision)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(to("0001"))
+    moment = "2026-01-01T00:00:00+00:00"
+    for case_id, status in ((1, "active"), (2, "withdrawn")):
+        asyncio.run(execute(database_url, "INSERT INTO cases (id, case_number, pin_hash, status, language, created_at, "
+                                          "updated_at) VALUES (:id, :number, 'x', :status, 'tr', :at, :at)",
+                            id=case_id, number=f"AAAA-AAAA-AAAA-000{case_id}", status=status,
+                            at=datetime.fromisoformat(moment)))
+    rows = [(1, "pdq", pdq_value(1), "active"), (2, "pdq", pdq_value(1), "withdrawn"),
+            (2, "md5", md5_value(1), "withdrawn")]
+    for number, (case_id, kind, value, status) in enumerate(rows, start=1):
+        asyncio.run(execute(database_url, "INSERT INTO case_hashes (id, case_id, signal_type, value, status, added_at, "
+                                          "updated_at) VALUES (:id, :case_id, :kind, :value, :status, :at, :at)",
+                            id=number, case_id=case_id, kind=kind, value=value, status=status,
+                            at=datetime.fromisoformat(moment)))
+    asyncio.run(to("head"))
+    records = asyncio.run(query(database_url, "SELECT signal_type, value, status, change_seq FROM exchange_records"))
+    assert sorted((kind, value, status) for kind, value, status, _ in records) == sorted(
+        [("pdq", pdq_value(1), "Active"), ("md5", md5_value(1), "Withdrawn")])
+    assert sorted(seq for *_, seq in records) == [1, 2]
+    assert asyncio.run(query(database_url, "SELECT seq FROM exchange_counter")) == [(2,)]
