@@ -55,10 +55,15 @@ TEXT: dict[str, dict[str, str]] = {
          "November", "December"]), start=1)},
     "add_title": {"tr": "İçerik ekleyin", "en": "Add content"},
     "add_lead": {
-        "tr": "Başka fotoğraf veya video eklemek için parmak izi sayfasını kullanın. "
-              "Parmak izlerini zaten hesapladıysanız (ör. pyhash ile), her satıra bir tane yapıştırın: tür ve değer.",
-        "en": "To add more photos or videos, use the fingerprinting page. If you already have fingerprints "
-              "(e.g. from pyhash), paste one per line: type and value.",
+        "tr": "Başka fotoğraf ya da video eklemek için, başvurunuzu açarken yaptığınız gibi parmak izlerini bu "
+              "cihazda çıkarın. Hiçbir şey gönderilmeden önce başvuru numaranızı ve PIN'inizi yeniden girersiniz.",
+        "en": "To add more photos or videos, fingerprint them on this device, as when you opened the case. "
+              "Before anything is sent, you enter your case number and PIN again.",
+    },
+    "add_photos_button": {"tr": "Fotoğraf ya da video ekleyin", "en": "Add photos or videos"},
+    "add_paste_lead": {
+        "tr": "Parmak izlerini zaten hesapladıysanız (ör. pyhash ile), her satıra bir tane yapıştırın: tür ve değer.",
+        "en": "If you already have fingerprints (e.g. from pyhash), paste one per line: type and value.",
     },
     "add_button": {"tr": "Ekle", "en": "Add"},
     "withdraw_title": {"tr": "Başvuruyu geri çekin", "en": "Withdraw the case"},
@@ -345,10 +350,101 @@ TEXT: dict[str, dict[str, str]] = {
         "tr": "Bu cihazı başkasıyla paylaşıyorsanız tarayıcı geçmişinizi silmeyi düşünün.",
         "en": "If you share this device with someone, consider clearing your browser history.",
     },
+    # adding to an existing case (/start?mode=add, from the case page)
+    "flow_add_mode_note": {
+        "tr": "Mevcut başvurunuza fotoğraf ya da video ekliyorsunuz. Hiçbir şey gönderilmeden önce başvuru "
+              "numaranızı ve PIN'inizi gireceksiniz.",
+        "en": "You are adding photos or videos to a case you already have. Before anything is sent, you will "
+              "enter its case number and PIN.",
+    },
+    "flow_add_consent_title": {"tr": "Başvurunuza neyin ekleneceğini kontrol edin",
+                               "en": "Check what will be added to your case"},
+    "flow_add_consent_sent_lead": {
+        "tr": "Yalnızca bu parmak izleri ve hangi başvuruya ait olduklarını sunucumuzun bilmesi için aşağıda "
+              "gireceğiniz başvuru numarası ile PIN:",
+        "en": "Only these fingerprints, and the case number and PIN you enter below, so that our server knows "
+              "which case they belong to:",
+    },
+    "flow_add_exact_note": {
+        "tr": "PIN'iniz girdiğiniz gibi gönderilir; ekranınıza bakan biri okuyamasın diye burada noktalarla "
+              "gösteriliyor.",
+        "en": "Your PIN is sent as you type it; it is shown as dots here so that nobody looking at your screen "
+              "can read it.",
+    },
+    "flow_add_credentials_legend": {"tr": "Başvurunuz", "en": "Your case"},
+    "flow_add_credentials_hint": {
+        "tr": "Başvurunuzu açtığınızda aldığınız numara ve PIN. Büyük ya da küçük harfle, tireli ya da tiresiz "
+              "yazabilir, yapıştırabilirsiniz.",
+        "en": "The number and PIN you got when you opened the case. Capital or small letters, with or without "
+              "hyphens: both work, and you can paste them.",
+    },
+    "flow_add_consent_confirm": {
+        "tr": "Bu parmak izlerinin başvuruma eklenmesini ve katılımcı platformlarla paylaşılmasını kabul ediyorum.",
+        "en": "I agree to add these fingerprints to my case and to them being shared with participating platforms.",
+    },
+    "flow_add_submit": {"tr": "Başvuruma ekle", "en": "Add to my case"},
+    "flow_add_need_case_number": {
+        "tr": "Başvuru numaranızı girin: dört grup hâlinde 16 harf ve rakam (XXXX-XXXX-XXXX-XXXX; tire ve boşluk "
+              "isteğe bağlı). Kaydettiğiniz numarayla karşılaştırın.",
+        "en": "Enter your case number: 16 letters and digits in four groups (XXXX-XXXX-XXXX-XXXX; hyphens and "
+              "spaces are optional). Compare it with the number you saved.",
+    },
+    "flow_add_need_pin": {
+        "tr": "PIN'inizi girin: iki grup hâlinde 10 harf ve rakam (XXXXX-XXXXX; tire ve boşluk isteğe bağlı). "
+              "Kaydettiğiniz PIN'le karşılaştırın.",
+        "en": "Enter your PIN: 10 letters and digits in two groups (XXXXX-XXXXX; hyphens and spaces are "
+              "optional). Compare it with the PIN you saved.",
+    },
+    # {when} is a relative time in the page's language: "in 60 minutes" / "60 dakika sonra"
+    "flow_add_err_locked": {
+        "tr": "Bu başvuru numarası için çok fazla yanlış PIN girildi; bu yüzden şimdilik kilitli ve hiçbir şey "
+              "eklenmedi. {when} yeniden deneyin.",
+        "en": "Too many wrong PINs were entered for this case number, so it is locked for now and nothing was "
+              "added. Try again {when}.",
+    },
+    "flow_add_err_withdrawn": {
+        "tr": "Bu başvuru geri çekildi; yeni parmak izi alamaz ve hiçbir şey eklenmedi. Bu fotoğrafları ve "
+              "videoları korumak için yeni bir başvuru başlatın: orada onları yeniden seçer, yeni bir başvuru "
+              "numarası ve PIN alırsınız.",
+        "en": "This case was withdrawn, so it cannot take new fingerprints and nothing was added. To protect "
+              "these photos and videos, start a new case: you choose them again there and get a new case number "
+              "and PIN.",
+    },
+    "flow_add_err_full": {
+        "tr": "Bu başvuru dolu: bir başvurunun alabileceği en fazla parmak izine ulaştı ve hiçbir şey eklenmedi. "
+              "Bu fotoğraflar ve videolar için yeni bir başvuru başlatın; orada onları yeniden seçersiniz.",
+        "en": "This case is full: it holds the most fingerprints a case can, and nothing was added. Start a new "
+              "case for these photos and videos; you choose them again there.",
+    },
+    "flow_add_err_network": {
+        "tr": "Bağlantı, yanıt gelmeden koptu. Parmak izleri başvurunuza eklenmiş olabilir: Yeniden dene'ye "
+              "basın. Hiçbir şey iki kez eklenmez.",
+        "en": "The connection dropped before the answer arrived. The fingerprints may already be in your case: "
+              "press Try again. Nothing is added twice.",
+    },
+    "flow_add_err_server": {
+        "tr": "Sunucumuz bunları şu anda ekleyemedi. Birkaç dakika sonra Yeniden dene'ye basın. Sorun sürerse "
+              "destek hattını arayın.",
+        "en": "Our server could not add them just now. Press Try again in a few minutes. If it keeps happening, "
+              "call the support line.",
+    },
+    "flow_add_start_new": {"tr": "Yeni bir başvuru başlatın", "en": "Start a new case"},
+    "flow_added_title": {"tr": "Başvurunuza eklendi", "en": "Added to your case"},
+    "flow_added_new_label": {"tr": "Eklenen yeni parmak izleri", "en": "New fingerprints added"},
+    "flow_added_already_label": {"tr": "Zaten başvurunuzda olanlar (ikinci kez eklenmedi)",
+                                 "en": "Already in your case (not added twice)"},
+    "flow_added_total_label": {"tr": "Başvurunuzdaki parmak izleri", "en": "Fingerprints in your case now"},
+    "flow_added_lead": {
+        "tr": "Yeni parmak izleri başvurunuzun geri kalanıyla birlikte katılımcı platformlara iletilir. Başvuru "
+              "numaranız ve PIN'iniz değişmez.",
+        "en": "The new fingerprints go to participating platforms with the rest of your case. Your case number "
+              "and PIN stay the same.",
+    },
+    "flow_added_case_page": {"tr": "Başvurunuza dönün", "en": "Back to your case"},
 }
 
 # The strings the flow's script (web/src/flow-page.js) needs, handed to it in the page as JSON.
-SCRIPT_KEYS = ("case_number", "pin", "support", "site_name")
+SCRIPT_KEYS = ("case_number", "pin", "support", "site_name", "err_case_or_pin_wrong")
 
 
 def script_texts(language: str) -> dict[str, str]:

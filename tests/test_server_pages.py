@@ -193,6 +193,8 @@ async def test_case_page_shows_adds_and_withdraws(any_client: httpx.AsyncClient,
     assert f"({2})" in page.text and pdq_value(1)[:16] in page.by_testid["hashes"]
     assert md5_value(1)[:16] in page.by_testid["hashes"]
     assert_private(page, case)
+    # Adding photos opens the browser flow in add mode: it asks for the number and PIN itself.
+    assert f"/start?mode=add&lang={language}" in page.urls()
     # The add and withdraw forms carry the case, for the next POST.
     actions = {f["fields"]["action"][0]["value"]: f for f in page.forms if "action" in f["fields"]}
     assert set(actions) == {"add", "withdraw"}
@@ -219,6 +221,7 @@ async def test_case_page_shows_adds_and_withdraws(any_client: httpx.AsyncClient,
     assert t["withdrawn_done"] in page.text
     assert page.by_testid["case-status"] == t["withdrawn"]
     assert not [f for f in page.forms if "action" in f["fields"]]  # nothing left to add or withdraw
+    assert not [url for url in page.urls() if "mode=add" in url]
     assert_private(page, case)
     rows = await query(database_url, "SELECT status FROM case_hashes")
     assert rows == [("withdrawn",)] * 4  # tombstones

@@ -8,6 +8,9 @@
 - Low-detail photos are warned about and not sent; removing a file; cancelling the hashing.
 - A dropped response: the retry (and a reload with the same files) gets the same case, once.
 - The whole flow by keyboard alone.
+- Adding to an existing case (/start?mode=add) from the case page: the hashes consent showed are
+  added; a wrong PIN, a malformed number, a withdrawn, full or locked case and a lost answer are
+  refused or retried with nothing added twice; the privacy proof, axe-core and screenshots there too.
 
 axe-core comes from node_modules (package.json pins it) and is evaluated into the page by the test
 (never shipped). It is not added as a <script> tag: the page's CSP refuses inline scripts, which is
@@ -17,11 +20,14 @@ the point of it, and Playwright's add_script_tag inserts one.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import mimetypes
 import re
 import sqlite3
+import subprocess
 import time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -632,3 +638,282 @@ def test_whole_flow_by_keyboard_alone(context: BrowserContext, server: LiveServe
     page.wait_for_url(re.compile(r"/case\?lang=tr$"))
     case_status(server, case_number, pin)
     assert recorder.console_errors == [] and recorder.page_errors == []
+
+
+# --- adding to an existing case (/start?mode=add) ----------------------------------------------------
+
+
+def api(server: LiveServer, path: str, body: dict[str, Any]) -> httpx.Response:
+    with server.client() as client:
+        return client.post(path, json=body)
+
+
+def new_case(server: LiveServer, lang: str, count: int = 1) -> dict[str, Any]:
+    """A case opened through the API with `count` distinct MD5 hashes (500 a request, as the API takes)."""
+    values = [hashlib.md5(uuid.uuid4().bytes).hexdigest() for _ in range(count)]
+    hashes = [{"signal_type": "md5", "value": v} for v in values]
+    response = api(server, "/api/cases", {"hashes": hashes[:500], "language": lang})
+    assert response.status_code == 201, response.text
+    case = response.json()
+    for start in range(500, count, 500):
+        added = api(server, "/api/cases/hashes", {"case_number": case["case_number"], "pin": case["pin"],
+                                                   "hashes": hashes[start:start + 500]})
+        assert added.status_code == 200, added.text
+    case["hashes"] = hashes
+    return case  # type: ignore[no-any-return]
+
+
+def stored_hashes(server: LiveServer, case: dict[str, Any]) -> list[tuple[str, str]]:
+    return sorted((h["signal_type"], h["value"]) for h in case_status(server, case["case_number"], case["pin"])["hashes"])
+
+
+def wrong_pin(pin: str) -> str:
+    alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+    return pin[:-1] + alphabet[(alphabet.index(pin[-1]) + 1) % 32]
+
+
+def secrets_in_urls(recorder: Recorder, *cases: dict[str, Any]) -> list[str]:
+    """Request URLs that hold a case number or PIN in any form (they travel only in POST bodies)."""
+    forms = {variant for case in cases for code in (case["case_number"], case["pin"])
+             for variant in (code, code.replace("-", ""))}
+    return [r.url for r in recorder.requests if any(f.lower() in r.url.lower() for f in forms)]
+
+
+def add_mode_ready(flow: Flow, photos: Sequence[Path]) -> list[dict[str, str]]:
+    """Eligibility, the photos, consent ticked: the hashes the consent step shows."""
+    flow.confirm_eligibility()
+    flow.expect_step("files")
+    flow.choose(photos)
+    flow.click("next")
+    flow.expect_step("consent")
+    flow.control("consent-confirm").check()
+    return flow.consent_hashes()
+
+
+def send_add(flow: Flow, case_number: str, pin: str) -> Any:
+    """Types the case number and PIN and presses Add: the API's answer."""
+    flow.control("add-case-number").fill(case_number)
+    flow.control("add-case-pin").fill(pin)
+    with flow.page.expect_response("**/api/cases/hashes") as answer:
+        flow.click("submit-case")
+    flow.page.wait_for_selector("[data-kalkan-flow][data-sending=false]", state="attached")  # the answer is handled
+    return answer.value
+
+
+def test_add_photos_to_a_case_from_the_case_page(context: BrowserContext, server: LiveServer) -> None:
+    """The case page (no JS) links to the flow in add mode without the case number or PIN in the
+    URL; two photos are fingerprinted, a wrong PIN is refused (nothing added), the right one (typed
+    loosely) adds exactly the hashes consent showed; back to the case page by POST."""
+    lang = "en"
+    text = i18n.TEXT
+    recorder = Recorder()
+    recorder.attach(context)
+    page = context.new_page()
+    recorder.watch(page)
+    flow = Flow(page, server, lang)
+    case = new_case(server, lang)
+
+    page.goto(server.url(f"/case?lang={lang}"))
+    page.locator("[data-testid=lookup-case-number]").fill(case["case_number"])
+    page.locator("[data-testid=lookup-pin]").fill(case["pin"])
+    page.locator("[data-testid=lookup-submit]").click()
+    add_link = page.locator("[data-testid=add-photos]")
+    assert add_link.inner_text() == text["add_photos_button"][lang]
+    assert add_link.get_attribute("href") == f"/start?mode=add&lang={lang}"
+    assert text["add_lead"][lang] in page.inner_text("main")
+    flow.checkpoint("add-0-case-page")
+    add_link.click()
+    page.wait_for_url(re.compile(rf"/start\?mode=add&lang={lang}$"))
+    page.wait_for_selector("[data-kalkan-flow][data-ready=true]", state="attached")
+    flow.expect_step("eligibility")
+    assert flow.control("add-mode-note").inner_text() == text["flow_add_mode_note"][lang]
+    assert page.locator("header a.lang").get_attribute("href") == "/start?lang=tr&mode=add"  # the mode survives a switch
+    flow.checkpoint("add-1-eligibility")
+
+    photos = [IMAGES / "misc" / "c.png", IMAGES / "bridge-mods" / "aaa-orig.jpg"]
+    flow.confirm_eligibility()
+    flow.expect_step("files")
+    flow.choose(photos)
+    flow.checkpoint("add-2-files")
+    flow.click("next")
+    flow.expect_step("consent")
+    shown = flow.consent_hashes()
+    assert [h["signal_type"] for h in shown] == ["pdq", "pdq"]
+    assert page.locator("#consent-title").inner_text() == text["flow_add_consent_title"][lang]
+    assert flow.control("consent-ref").is_hidden()  # a new case's language and ref are not sent here
+    flow.control("add-case-number").fill(case["case_number"])
+    exact = json.loads(flow.control("consent-body").text_content() or "")
+    assert exact["case_number"] == case["case_number"] and exact["pin"] == "•••••-•••••"
+    assert [{"signal_type": h["signal_type"], "value": h["value"]} for h in exact["hashes"]] == shown
+    for testid in ("add-case-number", "add-case-pin"):
+        assert flow.control(testid).get_attribute("autocomplete") == "off"
+        assert flow.control(testid).get_attribute("type") == "text"  # no password manager keeps it
+    flow.control("consent-confirm").check()
+
+    # A wrong PIN: the API's one message for a wrong number or PIN, both fields marked, nothing added.
+    answer = send_add(flow, case["case_number"], wrong_pin(case["pin"]))
+    assert answer.status == 401
+    assert flow.control("submit-error").inner_text().strip() == text["err_case_or_pin_wrong"][lang]
+    for testid in ("add-case-number", "add-case-pin"):
+        assert flow.control(testid).get_attribute("aria-invalid") == "true"
+    assert page.locator("[data-testid=add-case-number]:focus").count() == 1
+    assert stored_hashes(server, case) == sorted((h["signal_type"], h["value"]) for h in case["hashes"])
+    flow.checkpoint("add-3-consent-wrong-pin")
+
+    # The right PIN, typed as people do: small letters, spaces for hyphens, stray spaces around.
+    loose_number = " " + case["case_number"].lower().replace("-", " ") + " "
+    loose_pin = case["pin"].lower().replace("-", "") + "  "
+    answer = send_add(flow, loose_number, loose_pin)
+    assert answer.status == 200
+    flow.expect_step("added")
+    assert flow.control("added-count").inner_text() == "2"
+    assert flow.control("added-total").inner_text() == "3"
+    assert flow.control("added-already").is_hidden()
+    assert page.evaluate("sessionStorage.length") == 0  # nothing of the add is kept in the tab
+    flow.checkpoint("add-4-added")
+    assert stored_hashes(server, case) == sorted(
+        [(h["signal_type"], h["value"]) for h in case["hashes"]] + [(h["signal_type"], h["value"]) for h in shown])
+
+    # The body sent: canonical number and PIN, exactly the hashes shown; nothing else in it.
+    sent = [json.loads(r.post_data_buffer or b"{}") for r in recorder.requests
+            if r.method == "POST" and r.url == server.url("/api/cases/hashes")]
+    assert len(sent) == 2 and sent[1] == {"case_number": case["case_number"], "pin": case["pin"], "hashes": exact["hashes"]}
+
+    assert flow.csp_violations() == 0
+
+    # Back to the case page: a POST, so the case shows without typing again and without a URL holding it.
+    with page.expect_navigation():
+        flow.click("added-case-page")
+    assert page.url == server.url("/case")
+    assert page.locator("[data-testid=case-number]").inner_text() == case["case_number"]
+    assert len(page.locator("[data-testid=hashes] li").all()) == 3
+
+    # Privacy: our origin only, no 1 KB slice of a photo in any body, <= 1 KB a photo; the case page's
+    # own form POSTs (number and PIN, urlencoded) are checked apart; no number or PIN in any URL.
+    case_page = server.url("/case")
+    flow_only = Recorder(requests=[r for r in recorder.requests if not (r.method == "POST" and r.url == case_page)])
+    assert_private(flow_only, server, photos, photos=len(photos))
+    assert [len(r.post_data_buffer or b"") < 200 for r in recorder.requests if r.method == "POST" and r.url == case_page] == [True, True]
+    assert secrets_in_urls(recorder, case) == []
+    assert recorder.page_errors == []
+    assert [e for e in recorder.console_errors if "401" not in e] == []  # Chromium logs the refused PIN's 401
+    assert flow.axe_violations == {}, json.dumps(flow.axe_violations, indent=1)
+
+
+def test_add_mode_refusals_and_a_lost_answer(context: BrowserContext, server: LiveServer) -> None:
+    """In Turkish, on one page with one photo: a malformed number (nothing sent), a withdrawn case
+    (start a new one, linked), a full case, a locked case (when to retry), a lost answer (Try
+    again: nothing added twice); the other cases are left as they were."""
+    lang = "tr"
+    text = i18n.TEXT
+    recorder = Recorder()
+    recorder.attach(context)
+    page = context.new_page()
+    recorder.watch(page)
+    flow = Flow(page, server, lang)
+    withdrawn = new_case(server, lang)
+    assert api(server, "/api/cases/withdraw", {"case_number": withdrawn["case_number"], "pin": withdrawn["pin"]}).status_code == 200
+    full = new_case(server, lang, count=5000)
+    locked = new_case(server, lang)
+    for _ in range(12):  # wrong PINs until the number locks
+        if api(server, "/api/cases/status", {"case_number": locked["case_number"],
+                                            "pin": wrong_pin(locked["pin"])}).status_code == 429:
+            break
+    else:
+        raise AssertionError("the case number never locked")
+    good = new_case(server, lang)
+
+    page.goto(server.url(f"/start?lang={lang}&mode=add"))
+    page.wait_for_selector("[data-kalkan-flow][data-ready=true]", state="attached")
+    flow.expect_step("eligibility")
+    assert flow.control("add-mode-note").is_visible()
+    flow.checkpoint("add-1-eligibility")
+    photo = IMAGES / "misc" / "c.png"
+    shown = add_mode_ready(flow, [photo])
+    assert len(shown) == 1
+
+    # Not a case number: explained at its field, nothing sent.
+    flow.control("add-case-number").fill("1234-5678")
+    flow.control("add-case-pin").fill(good["pin"])
+    flow.click("submit-case")
+    assert flow.control("submit-error").inner_text().strip() == text["flow_add_need_case_number"][lang]
+    assert flow.control("add-case-number").get_attribute("aria-invalid") == "true"
+    assert page.locator("[data-testid=add-case-number]:focus").count() == 1
+    assert [r for r in recorder.requests if r.method == "POST"] == []
+
+    # A withdrawn case: start a new case instead, linked.
+    assert send_add(flow, withdrawn["case_number"], withdrawn["pin"]).status == 409
+    assert flow.control("submit-error").inner_text().strip().startswith(text["flow_add_err_withdrawn"][lang])
+    new_case_link = flow.control("start-new-case")
+    assert new_case_link.is_visible() and new_case_link.get_attribute("href") == f"/start?lang={lang}"
+    assert page.locator("[data-testid=start-new-case]:focus").count() == 1
+    flow.checkpoint("add-5-withdrawn")
+
+    # A full case, then a locked one (when to retry: in about an hour, in Turkish).
+    assert send_add(flow, full["case_number"], full["pin"]).status == 422
+    assert flow.control("submit-error").inner_text().strip().startswith(text["flow_add_err_full"][lang])
+    assert flow.control("start-new-case").is_visible()
+    assert send_add(flow, locked["case_number"], locked["pin"]).status == 429
+    assert flow.control("submit-error").inner_text().strip() == \
+        text["flow_add_err_locked"][lang].format(when="60 dakika sonra")
+    assert flow.control("start-new-case").is_hidden()
+    flow.checkpoint("add-6-locked")
+
+    # The answer is lost after the server added the photo: Try again adds nothing twice.
+    lost: list[int] = []
+
+    def lose_answer(route: Route) -> None:
+        lost.append(route.fetch().status)
+        route.abort("connectionreset")
+
+    page.route("**/api/cases/hashes", lose_answer)
+    flow.control("add-case-number").fill(good["case_number"])
+    flow.control("add-case-pin").fill(good["pin"])
+    flow.click("submit-case")
+    flow.control("retry-submit").wait_for()
+    assert lost == [200]
+    assert flow.control("submit-error").inner_text().strip().startswith(text["flow_add_err_network"][lang])
+    assert page.locator("[data-testid=retry-submit]:focus").count() == 1
+    flow.checkpoint("add-7-send-failed")
+    page.unroute("**/api/cases/hashes")
+    with page.expect_response("**/api/cases/hashes") as answer:
+        flow.click("retry-submit")
+    assert answer.value.status == 200
+    page.wait_for_selector("[data-kalkan-flow][data-sending=false]", state="attached")
+    flow.expect_step("added")
+    assert (flow.control("added-count").inner_text(), flow.control("added-already").inner_text(),
+            flow.control("added-total").inner_text()) == ("0", "1", "2")
+    flow.checkpoint("add-4-added")
+
+    expected = sorted([(h["signal_type"], h["value"]) for h in good["hashes"]] + [(h["signal_type"], h["value"]) for h in shown])
+    assert stored_hashes(server, good) == expected
+    assert len(stored_hashes(server, full)) == 5000
+    withdrawn_now = case_status(server, withdrawn["case_number"], withdrawn["pin"])
+    assert withdrawn_now["status"] == "withdrawn" and len(withdrawn_now["hashes"]) == 1
+    assert page.evaluate("sessionStorage.length") == 0
+    assert secrets_in_urls(recorder, withdrawn, full, locked, good) == []
+    assert_private(recorder, server, [photo], photos=1)
+    assert recorder.page_errors == []
+    assert flow.csp_violations() == 0
+    assert flow.axe_violations == {}, json.dumps(flow.axe_violations, indent=1)
+
+
+def test_typed_codes_are_read_as_the_server_reads_them() -> None:
+    """web/src/case-codes.js against server/codes.py on what people type and paste."""
+    from server import codes
+
+    number, pin = "4AYQ-8Q7J-BBKG-4GNK", "RD5EZ-P3XH2"
+    typed = [number, pin, number.lower(), pin.lower(), number.replace("-", ""), number.replace("-", " "),
+             f"  {number}\n", f"\t{pin}\x1c", "4AYQ 8Q7J BBKG 4GNK", "4ayq-8q7j-bbkg-4gnk-", "OIL0-0000-0000-0000",
+             "oil00-00000", "4AYQ-8Q7J-BBKG", "4AYQ-8Q7J-BBKG-4GNKX", "4AYQ-8Q7J-BBKG-4GNU", "4AYQ\t8Q7J-BBKG-4GNK",
+             "4AYQ-8Q7J-BBKG-4GNK" + " " * 60, "4ayq-8q7j-bbkg-4gnı", "ＲＤ５ＥＺ-Ｐ３ＸＨ２", "RD5EZ_P3XH2", "", "-" * 10,
+             "RD5EZ-P3XH2-", "rd5ez\u00a0p3xh2"]
+    script = ("const m = await import(process.argv[1]); const inputs = JSON.parse(process.argv[2]);"
+              "console.log(JSON.stringify(inputs.map((s) => [m.normaliseCaseNumber(s), m.normalisePin(s)])));")
+    module = (REPO_ROOT / "web" / "src" / "case-codes.js").as_uri()
+    out = subprocess.run(["node", "--input-type=module", "-e", script, module, json.dumps(typed)],
+                         capture_output=True, text=True, check=True, timeout=60)
+    browser = json.loads(out.stdout)
+    server_side = [[codes.normalise_case_number(s), codes.normalise_pin(s)] for s in typed]
+    assert browser == server_side
+    assert server_side[2] == [number, None] and server_side[3] == [None, pin]  # the cases that matter do read

@@ -2,10 +2,14 @@
 // fingerprinting files, consent, the case number and PIN, what next. One page; each step is a
 // <section data-step>, shown one at a time, with a history entry so the browser's back button
 // goes back a step. Every string comes from the server (server/i18n.py) in the page's language.
-// The only request this script makes is POST /api/cases, with hashes (flow-submit.js).
+// Two modes: opening a new case (the default), and adding to an existing one (?mode=add, linked
+// from the case page): the same eligibility, files and consent steps, then the case number and PIN
+// are asked for on the send step and the result is what was added. The only request this script
+// makes is POST /api/cases or POST /api/cases/hashes, with hashes (flow-submit.js).
 import { HashPool } from "./hasher.js";
 import { FileList, MAX_HASHES_PER_CASE_REQUEST } from "./flow-files.js";
-import { caseRequest, codesText, forget, openCase } from "./flow-submit.js";
+import { addToCase, caseRequest, codesText, forget, openCase } from "./flow-submit.js";
+import { normaliseCaseNumber, normalisePin } from "./case-codes.js";
 
 const root = document.querySelector("[data-kalkan-flow]");
 const TEXTS = JSON.parse(document.getElementById("flow-texts").textContent);
@@ -25,8 +29,23 @@ function $(selector, within = root) {
   return within.querySelector(selector);
 }
 
+// The mode, like ref, from this page's own URL: the offline cache keys pages by path and language.
+const MODE = new URLSearchParams(location.search).get("mode") === "add" ? "add" : "new";
+root.dataset.mode = MODE;
+for (const element of root.querySelectorAll("[data-only]")) element.hidden = element.dataset.only !== MODE;
+if (MODE === "add") {
+  const link = document.querySelector("header a.lang"); // the language switch keeps the mode
+  if (link) {
+    const url = new URL(link.href);
+    url.searchParams.set("mode", "add");
+    link.href = url.pathname + url.search;
+  }
+}
+
 if (ref) {
   root.dataset.ref = ref;
+  const startNew = $("[data-testid=start-new-case]");
+  startNew.href = `${startNew.pathname}${startNew.search}&ref=${ref}`;
   $("[data-testid=consent-ref]").textContent = ref;
   for (const link of document.querySelectorAll("header a.brand, header a.lang")) { // keep it on a language switch
     const url = new URL(link.href);
@@ -47,13 +66,15 @@ root.dataset.cspViolations = "0";
 // --- steps and history -------------------------------------------------------------------------
 
 const steps = new Map([...root.querySelectorAll("[data-step]")].map((section) => [section.dataset.step, section]));
-const state = { step: null, eligible: false, request: null, case: null, sending: false };
+// request: the new case's body; hashes: what is added in add mode; case / added: the answer.
+const state = { step: null, eligible: false, request: null, hashes: [], case: null, added: null, sending: false };
 
 /** The step the person may see when asking for `step` (no skipping ahead, no way back once the
  * case is open: the case number and PIN stay on screen). */
 function allowed(step) {
   if (!steps.has(step)) step = "eligibility";
   if (state.case) return step === "done" ? "done" : "result";
+  if (state.added) return "added"; // what was added stays on screen: nothing is sent twice
   if (step === "minor" || step === "eligibility") return step;
   if (!state.eligible) return "eligibility";
   if (step === "files") return step;
@@ -226,13 +247,18 @@ const submitButton = $("[data-testid=submit-case]");
 const submitError = $("[data-testid=submit-error]");
 const retryButton = $("[data-testid=retry-submit]");
 const sending = $("[data-testid=sending]");
+const startNewLink = $("[data-testid=start-new-case]");
+const caseNumberInput = $("[data-testid=add-case-number]");
+const pinInput = $("[data-testid=add-case-pin]");
 const VPDQ_SHOWN = 96; // a video's vPDQ is one line per frame: the list shows its start, the exact message all of it
 
 function renderConsent() {
-  state.request = caseRequest({ hashes: files.sendableHashes(), language, ref });
+  state.hashes = files.sendableHashes();
+  // Adding stores nothing in this tab: no idempotency key (adding twice adds nothing), no PIN.
+  state.request = MODE === "new" ? caseRequest({ hashes: state.hashes, language, ref }) : null;
   const list = $("[data-testid=consent-hashes]", consentStep);
   list.replaceChildren();
-  for (const hash of state.request.hashes) {
+  for (const hash of state.hashes) {
     const item = document.createElement("li");
     item.dataset.testid = "consent-hash";
     item.dataset.signalType = hash.signal_type;
@@ -246,15 +272,30 @@ function renderConsent() {
     item.append(type, value);
     list.append(item);
   }
-  $("[data-testid=consent-body]", consentStep).textContent = JSON.stringify(state.request, null, 1);
+  showExactBody();
   submitError.hidden = true;
   submitButton.hidden = false;
 }
 
-function showSubmitError(message, { retry }) {
+/** While a request is out: tests (and anyone curious) can see when its answer has been handled. */
+function setSending(value) {
+  state.sending = value;
+  root.dataset.sending = String(value);
+}
+
+function showExactBody() {
+  const body = MODE === "new" ? state.request : shownAddBody();
+  $("[data-testid=consent-body]", consentStep).textContent = JSON.stringify(body, null, 1);
+}
+
+/** Shows `message` above the send button; `kind` says what answers it (consent: ticking the box).
+ * `retry`: the only way on is Try again (the same request); `startNew`: the link to a new case. */
+function showSubmitError(message, { retry, kind = "failure", startNew = false }) {
   $("[data-message]", submitError).textContent = message;
   retryButton.hidden = !retry;
+  startNewLink.hidden = !startNew;
   submitButton.hidden = retry; // one button that sends: Try again (the same request, the same key)
+  submitError.dataset.kind = kind;
   submitError.hidden = false;
 }
 
@@ -267,17 +308,18 @@ function failureMessage(outcome) {
 
 async function submit() {
   if (state.sending) return;
+  if (MODE === "add") return submitAdd();
   if (!consentBox.checked) {
-    showSubmitError(t("flow_consent_need"), { retry: false });
+    showSubmitError(t("flow_consent_need"), { retry: false, kind: "consent" });
     consentBox.focus();
     return;
   }
-  state.sending = true;
+  setSending(true);
   submitButton.disabled = true;
   retryButton.disabled = true;
   sending.textContent = t("flow_submitting");
   const outcome = await openCase(state.request); // the same body and key on every retry
-  state.sending = false;
+  setSending(false);
   submitButton.disabled = false;
   retryButton.disabled = false;
   sending.textContent = "";
@@ -293,10 +335,140 @@ async function submit() {
 }
 
 consentBox.addEventListener("change", () => {
-  if (consentBox.checked && retryButton.hidden) submitError.hidden = true; // "tick the box" is answered
+  if (consentBox.checked && submitError.dataset.kind === "consent") submitError.hidden = true; // answered
 });
 submitButton.addEventListener("click", submit);
 retryButton.addEventListener("click", submit);
+
+// --- adding to an existing case ----------------------------------------------------------------
+
+const PIN_SHOWN = "•••••-•••••"; // the exact body on screen hides the PIN from anyone looking on
+let credentials = null; // {case_number, pin} once added: in memory only, for "Back to your case"
+
+/** The body that will be POSTed to /api/cases/hashes, as typed so far, with the PIN hidden. */
+function shownAddBody() {
+  const caseNumber = normaliseCaseNumber(caseNumberInput.value) ?? caseNumberInput.value.trim();
+  return { case_number: caseNumber, pin: PIN_SHOWN, hashes: state.hashes };
+}
+
+function markInvalid(...fields) {
+  for (const field of [caseNumberInput, pinInput]) {
+    if (fields.includes(field)) field.setAttribute("aria-invalid", "true");
+    else field.removeAttribute("aria-invalid");
+  }
+}
+
+for (const field of [caseNumberInput, pinInput]) {
+  field.addEventListener("input", () => {
+    field.removeAttribute("aria-invalid");
+    if (field === caseNumberInput) showExactBody();
+  });
+  field.addEventListener("change", () => { // leaving the field: show what was understood
+    const canonical = (field === caseNumberInput ? normaliseCaseNumber : normalisePin)(field.value);
+    if (canonical) field.value = canonical;
+  });
+  field.addEventListener("keydown", (event) => {
+    if (event.key === "Enter") submit();
+  });
+}
+
+/** "in 60 minutes" / "60 dakika sonra", in rounded-up minutes, hours or days. */
+function retryWhen(seconds) {
+  const format = new Intl.RelativeTimeFormat(language === "tr" ? "tr-TR" : "en-GB", { numeric: "always" });
+  const minutes = Math.max(1, Math.ceil((seconds || 60) / 60));
+  if (minutes < 90) return format.format(minutes, "minute");
+  const hours = Math.ceil(minutes / 60);
+  if (hours < 48) return format.format(hours, "hour");
+  return format.format(Math.ceil(hours / 24), "day");
+}
+
+/** What a failed add says, and what the person can do from here. */
+function addFailure(outcome) {
+  if (outcome.kind === "network") return { message: t("flow_add_err_network"), retry: true };
+  if (outcome.kind === "rate_limited") return { message: t("flow_err_rate_limited"), retry: true };
+  if (outcome.kind === "server") return { message: t("flow_add_err_server"), retry: true };
+  if (outcome.kind === "locked") return { message: t("flow_add_err_locked", { when: retryWhen(outcome.retryAfter) }) };
+  switch (outcome.code) {
+    case "case_or_pin_wrong": // unknown number or wrong PIN: the API cannot tell, nor can we
+      return { message: t("err_case_or_pin_wrong"), fields: [caseNumberInput, pinInput] };
+    case "case_withdrawn":
+      return { message: t("flow_add_err_withdrawn"), startNew: true };
+    case "case_full":
+      return { message: t("flow_add_err_full"), startNew: true };
+    default:
+      if (outcome.field === "case_number") return { message: t("flow_add_need_case_number"), fields: [caseNumberInput] };
+      if (outcome.field === "pin") return { message: t("flow_add_need_pin"), fields: [pinInput] };
+      return { message: failureMessage(outcome) };
+  }
+}
+
+async function submitAdd() {
+  const caseNumber = normaliseCaseNumber(caseNumberInput.value);
+  const pin = normalisePin(pinInput.value);
+  const refuse = (message, field) => {
+    markInvalid(field);
+    showSubmitError(message, { retry: false, kind: "credentials" });
+    field.focus();
+  };
+  if (!caseNumber) return refuse(t("flow_add_need_case_number"), caseNumberInput);
+  if (!pin) return refuse(t("flow_add_need_pin"), pinInput);
+  markInvalid();
+  caseNumberInput.value = caseNumber;
+  pinInput.value = pin;
+  if (!consentBox.checked) {
+    showSubmitError(t("flow_consent_need"), { retry: false, kind: "consent" });
+    consentBox.focus();
+    return;
+  }
+  setSending(true);
+  submitButton.disabled = true;
+  retryButton.disabled = true;
+  sending.textContent = t("flow_submitting");
+  const outcome = await addToCase({ case_number: caseNumber, pin, hashes: state.hashes });
+  setSending(false);
+  submitButton.disabled = false;
+  retryButton.disabled = false;
+  sending.textContent = "";
+  if (outcome.ok) {
+    credentials = { case_number: caseNumber, pin };
+    caseNumberInput.value = "";
+    pinInput.value = "";
+    showAdded(outcome.result);
+    return;
+  }
+  const failure = addFailure(outcome);
+  markInvalid(...(failure.fields ?? []));
+  showSubmitError(failure.message, { retry: Boolean(failure.retry), startNew: Boolean(failure.startNew) });
+  if (failure.retry) retryButton.focus();
+  else if (failure.startNew) startNewLink.focus();
+  else if (failure.fields) failure.fields[0].focus();
+  else submitButton.focus();
+}
+
+const addedStep = steps.get("added");
+
+function showAdded(result) {
+  state.added = result;
+  const already = Math.max(0, state.hashes.length - result.added); // e.g. sent before, or a retry
+  $("[data-testid=added-count]", addedStep).textContent = String(result.added);
+  $("[data-testid=added-already]", addedStep).textContent = String(already);
+  for (const row of addedStep.querySelectorAll("[data-already]")) row.hidden = already === 0;
+  $("[data-testid=added-total]", addedStep).textContent = String(result.hash_count);
+  files.releaseThumbnails();
+  pool?.close(); // nothing more to fingerprint here
+  show("added");
+}
+
+// Back to the case page: a POST with the number and PIN in its body, filled in only now.
+$("[data-case-form]", addedStep).addEventListener("submit", (event) => {
+  const form = event.currentTarget;
+  if (!credentials) {
+    event.preventDefault();
+    return;
+  }
+  form.elements.case_number.value = credentials.case_number;
+  form.elements.pin.value = credentials.pin;
+});
 
 // --- the case number and PIN -------------------------------------------------------------------
 
