@@ -11,8 +11,10 @@ idempotent: it skips itself while none of its inputs changed. What it makes:
 - python-<hash>.zip: the standard library archive Pyodide mounts at boot, trimmed to the modules
   that Pyodide's boot and the hashing worker actually import (found by running them:
   web/tools/stdlib_modules.mjs), plus pyhash's modules and web/src/py/kalkan_worker.py, so one
-  archive is everything Python needs. Stored uncompressed: the server's brotli does better on
-  the whole than zip's per-file deflate.
+  archive is everything Python needs. Compiled to bytecode by Pyodide's own CPython
+  (web/tools/compile_python.mjs: docstrings stripped, .pyc only), because compiling ~140 modules
+  from source was most of each worker's boot. Stored uncompressed: the server's brotli does
+  better on the whole than zip's per-file deflate.
 - Our JS modules and CSS with content-hashed names (relative imports rewritten to the hashed
   names), and assets-config.js telling the worker where Pyodide and the archive are.
 - FILE.br and FILE.gz beside every file (web/tools/compress.mjs).
@@ -132,12 +134,17 @@ def build_python_archive(out: Path) -> tuple[str, dict[str, int]]:
     for rel in found["sources"]:
         source = SRC / "py" / rel if rel == "kalkan_worker.py" else ROOT / rel
         members[rel] = source.read_bytes()
+    source_zip = out.parent / f"{out.name}-python-source.zip"
     blob_path = out / "python.zip"
-    write_stored_zip(blob_path, members)
+    write_stored_zip(source_zip, members)
+    try:
+        compiled = json.loads(node(TOOLS / "compile_python.mjs", PYODIDE, source_zip, blob_path))
+    finally:
+        source_zip.unlink(missing_ok=True)
     name = f"python-{sha(blob_path.read_bytes())[:16]}.zip"
     blob_path.rename(out / name)
     return name, {"stdlib_kept": len(found["stdlib"]) + len(EXTRA_STDLIB), "stdlib_total": total,
-                  "sources": len(found["sources"])}
+                  "sources": len(found["sources"]), **compiled}
 
 
 def build_scripts(out: Path, generated: dict[str, str]) -> dict[str, str]:
