@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pyhash
-from sqlalchemy import and_, bindparam, case, delete, select, update
+from sqlalchemy import BigInteger, LargeBinary, Text, any_, bindparam, case, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
@@ -80,10 +80,6 @@ def case_pseudonym(pseudonym_key: bytes, partner_id: int, case_id: int) -> str:
     return hashlib.blake2b(b"%d:%d" % (partner_id, case_id), key=pseudonym_key, digest_size=12).hexdigest()
 
 
-def _insert(conn: Connection) -> Callable[..., Any]:
-    return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-
-
 def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
@@ -92,8 +88,8 @@ def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]
 # --- changing records (called inside the changing transaction, as its last work) ------------------
 
 
-# Statements built once (their SQL and cache keys are reused): these run in every case's
-# transaction, where building them anew each time cost more than running them.
+# Statements built once per dialect (their SQL and cache keys are reused): they run in every
+# case's transaction and for every page, where building them anew cost more than running them.
 _counter = exchange_counter.c
 _LOCK = select(_counter.seq).where(_counter.id == 1).with_for_update()
 _ALLOCATE = (update(exchange_counter).where(_counter.id == 1)
@@ -101,29 +97,79 @@ _ALLOCATE = (update(exchange_counter).where(_counter.id == 1)
                      modified_at=case((_counter.modified_at > bindparam("now"), _counter.modified_at),
                                       else_=bindparam("now")))
              .returning(_counter.seq, _counter.modified_at))
-_HOLDERS = (select(case_hashes.c.value, case_hashes.c.status)
-            # One type at a time: `signal_type = ? AND value IN (...)` uses the (signal_type, value)
-            # index on both databases, where SQLite would scan the table for a row-value IN.
-            .where(case_hashes.c.signal_type == bindparam("signal_type"),
-                   case_hashes.c.value.in_(bindparam("values", expanding=True))))
-_SUBMITTERS = (select(exchange_records.c.key_digest, partner_feedback.c.value)
-               .select_from(partner_feedback.join(exchange_records,
-                                                  exchange_records.c.id == partner_feedback.c.record_id))
-               .where(exchange_records.c.key_digest.in_(bindparam("digests", expanding=True)),
-                      partner_feedback.c.submitted == 1))
-_UPSERTS: dict[str, Any] = {}
+_BUMP = (update(exchange_records).where(exchange_records.c.id == bindparam("record_id"))
+         .values(status=bindparam("new_status"), change_seq=bindparam("new_seq"),
+                 modified_at=bindparam("new_modified")))
+_PAGE_CHUNK = 1000  # values per list when reading a page (pageSize is at most 2000)
 
 
-def _upsert(conn: Connection) -> Any:
-    """INSERT a record, or give the existing one its new status, number and time."""
+def _one_of(column: Any, name: str, item_type: Any, dialect: str) -> Any:
+    """`column IN (list)`: on PostgreSQL `= ANY(array)`, one parameter, one prepared statement
+    whatever the list's length (an expanded IN renders and prepares anew for every length)."""
+    if dialect == "postgresql":
+        return column == any_(bindparam(name, type_=postgresql.ARRAY(item_type)))
+    return column.in_(bindparam(name, expanding=True))
+
+
+@dataclass(frozen=True)
+class _Statements:
+    holders: Any  # a type's case hashes among some values: value, status
+    page_holders: Any  # the same with case_id
+    submitters: Any  # partners' own submissions among records: key_digest, feedback value
+    find: Any  # records by key digest
+    page_feedback: Any  # feedback on records: record_id, partner name, value, tags
+    upsert: Any  # a record, or the existing one's new status, number and time
+    new_records: Any  # records that do not exist yet
+    feedback_upsert: Any  # a partner's feedback on a record
+
+
+_STATEMENTS: dict[str, _Statements] = {}
+
+
+def _sql(conn: Connection) -> _Statements:
     dialect = conn.dialect.name
-    if dialect not in _UPSERTS:
-        statement = _insert(conn)(exchange_records)
-        _UPSERTS[dialect] = statement.on_conflict_do_update(
+    if dialect in _STATEMENTS:
+        return _STATEMENTS[dialect]
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    # One type at a time: `signal_type = ? AND value IN (...)` uses the (signal_type, value) index
+    # on both databases (SQLite scans the table for a row-value IN, and PostgreSQL's planner may
+    # pick a hash join over all case hashes for a join).
+    same_type = case_hashes.c.signal_type == bindparam("signal_type")
+    values = _one_of(case_hashes.c.value, "values", Text(), dialect)
+    record = insert(exchange_records)
+    feedback = insert(partner_feedback)
+    given = partner_feedback.c
+    statements = _Statements(
+        holders=select(case_hashes.c.value, case_hashes.c.status).where(same_type, values),
+        page_holders=select(case_hashes.c.value, case_hashes.c.case_id, case_hashes.c.status).where(same_type, values),
+        submitters=(select(exchange_records.c.key_digest, given.value)
+                    .select_from(partner_feedback.join(exchange_records, exchange_records.c.id == given.record_id))
+                    .where(_one_of(exchange_records.c.key_digest, "digests", LargeBinary(), dialect),
+                           given.submitted == 1)),
+        find=(select(exchange_records.c.id, exchange_records.c.key_digest, exchange_records.c.signal_type,
+                     exchange_records.c.value)
+              .where(_one_of(exchange_records.c.key_digest, "digests", LargeBinary(), dialect))),
+        page_feedback=(select(given.record_id, partners.c.name, given.value, given.tags)
+                       .join(partners, partners.c.id == given.partner_id)
+                       .where(_one_of(given.record_id, "ids", BigInteger(), dialect))
+                       .order_by(given.record_id, partners.c.name)),
+        upsert=record.on_conflict_do_update(
             index_elements=[exchange_records.c.key_digest],
-            set_={"status": statement.excluded.status, "change_seq": statement.excluded.change_seq,
-                  "modified_at": statement.excluded.modified_at})
-    return _UPSERTS[dialect]
+            set_={"status": record.excluded.status, "change_seq": record.excluded.change_seq,
+                  "modified_at": record.excluded.modified_at}),
+        new_records=insert(exchange_records).on_conflict_do_nothing(index_elements=[exchange_records.c.key_digest]),
+        feedback_upsert=feedback.on_conflict_do_update(
+            index_elements=[given.record_id, given.partner_id],
+            set_={"value": feedback.excluded.value, "tags": feedback.excluded.tags,
+                  # Once the partner reported the hash itself, it stays a source (feedback
+                  # Withdrawn or Deleted retracts it).
+                  "submitted": case((given.submitted == 1, 1), else_=feedback.excluded.submitted),
+                  # The date a person reads ("removed on ..."): when the value last changed.
+                  "updated_at": case((given.value != feedback.excluded.value, feedback.excluded.updated_at),
+                                     else_=given.updated_at)}),
+    )
+    _STATEMENTS[dialect] = statements
+    return statements
 
 
 def _lock(conn: Connection) -> None:
@@ -143,7 +189,7 @@ def _write(conn: Connection, ordered: Sequence[Key], statuses: Callable[[], dict
     # After _allocate: on PostgreSQL every earlier changer has committed, so statuses() reads
     # the holders as the last of them left them.
     status = statuses() if statuses is not None else {}
-    conn.execute(_upsert(conn), [
+    conn.execute(_sql(conn).upsert, [
         {"key_digest": record_key(signal_type, value), "signal_type": signal_type, "value": value,
          "status": status.get((signal_type, value), ACTIVE), "change_seq": first + number, "modified_at": moment}
         for number, (signal_type, value) in enumerate(ordered)])
@@ -173,13 +219,13 @@ def _statuses(conn: Connection, keys: Sequence[Key]) -> dict[Key, str]:
         by_type.setdefault(signal_type, []).append(value)
     for signal_type, values in by_type.items():
         for chunk in _chunks(values):
-            for value, status in conn.execute(_HOLDERS, {"signal_type": signal_type, "values": list(chunk)}):
+            for value, status in conn.execute(_sql(conn).holders, {"signal_type": signal_type, "values": list(chunk)}):
                 held.add((signal_type, value))
                 if status == "active":
                     active.add((signal_type, value))
     for chunk in _chunks(keys):
         by_digest = {record_key(*key): key for key in chunk}
-        for digest, value in conn.execute(_SUBMITTERS, {"digests": list(by_digest)}):
+        for digest, value in conn.execute(_sql(conn).submitters, {"digests": list(by_digest)}):
             held.add(by_digest[digest])
             if value not in RETRACTED:
                 active.add(by_digest[digest])
@@ -214,45 +260,10 @@ class UnknownHash(Exception):
         self.index = index
 
 
-_FIND = (select(exchange_records.c.id, exchange_records.c.key_digest, exchange_records.c.signal_type,
-                exchange_records.c.value)
-         .where(exchange_records.c.key_digest.in_(bindparam("digests", expanding=True))))
-_BUMP = (update(exchange_records).where(exchange_records.c.id == bindparam("record_id"))
-         .values(status=bindparam("new_status"), change_seq=bindparam("new_seq"),
-                 modified_at=bindparam("new_modified")))
-_FEEDBACK_UPSERTS: dict[str, Any] = {}
-_NEW_RECORDS: dict[str, Any] = {}
-
-
-def _feedback_upsert(conn: Connection) -> Any:
-    dialect = conn.dialect.name
-    if dialect not in _FEEDBACK_UPSERTS:
-        statement = _insert(conn)(partner_feedback)
-        table = partner_feedback.c
-        _FEEDBACK_UPSERTS[dialect] = statement.on_conflict_do_update(
-            index_elements=[table.record_id, table.partner_id],
-            set_={"value": statement.excluded.value, "tags": statement.excluded.tags,
-                  # Once the partner reported the hash itself, it stays a source (feedback Withdrawn
-                  # or Deleted retracts it).
-                  "submitted": case((table.submitted == 1, 1), else_=statement.excluded.submitted),
-                  # The date a person reads ("removed on ..."): when the value last changed.
-                  "updated_at": case((table.value != statement.excluded.value, statement.excluded.updated_at),
-                                     else_=table.updated_at)})
-    return _FEEDBACK_UPSERTS[dialect]
-
-
-def _new_records(conn: Connection) -> Any:
-    dialect = conn.dialect.name
-    if dialect not in _NEW_RECORDS:
-        _NEW_RECORDS[dialect] = _insert(conn)(exchange_records).on_conflict_do_nothing(
-            index_elements=[exchange_records.c.key_digest])
-    return _NEW_RECORDS[dialect]
-
-
 def _find(conn: Connection, digests: Sequence[bytes]) -> dict[bytes, tuple[int, Key]]:
     found: dict[bytes, tuple[int, Key]] = {}
     for chunk in _chunks(digests):
-        for record_id, digest, signal_type, value in conn.execute(_FIND, {"digests": list(chunk)}):
+        for record_id, digest, signal_type, value in conn.execute(_sql(conn).find, {"digests": list(chunk)}):
             found[digest] = (record_id, (signal_type, value))
     return found
 
@@ -286,7 +297,7 @@ def submit_hashes(conn: Connection, partner_id: int, moment: Any,
     first, modified = _allocate(conn, len(ordered))
     # New records start Active (the submission holds them); _store_feedback settles the status
     # and gives every record its final number.
-    conn.execute(_new_records(conn), [
+    conn.execute(_sql(conn).new_records, [
         {"key_digest": record_key(*key), "signal_type": key[0], "value": key[1], "status": ACTIVE,
          "change_seq": first + number, "modified_at": modified} for number, key in enumerate(ordered)])
     ids = {key: record_id for record_id, key in _find(conn, [record_key(*key) for key in ordered]).values()}
@@ -299,7 +310,7 @@ def _store_feedback(conn: Connection, partner_id: int, moment: Any, feedback: di
                     keys: dict[int, Key], *, submitted: bool) -> None:
     if not feedback:
         return
-    conn.execute(_feedback_upsert(conn), [
+    conn.execute(_sql(conn).feedback_upsert, [
         {"record_id": record_id, "partner_id": partner_id, "value": given.value,
          "tags": json.dumps(sorted(set(given.tags))), "submitted": int(submitted), "created_at": moment,
          "updated_at": moment} for record_id, given in feedback.items()])
@@ -313,6 +324,13 @@ def _store_feedback(conn: Connection, partner_id: int, moment: Any, feedback: di
 
 
 # --- reading pages --------------------------------------------------------------------------------
+
+
+_PAGE = (select(exchange_records.c.id, exchange_records.c.signal_type, exchange_records.c.value,
+                exchange_records.c.status, exchange_records.c.change_seq, exchange_records.c.modified_at)
+         .where(exchange_records.c.change_seq > bindparam("after"),
+                exchange_records.c.signal_type.in_(bindparam("types", expanding=True)))
+         .order_by(exchange_records.c.change_seq).limit(bindparam("limit")))
 
 
 @dataclass(frozen=True)
@@ -338,40 +356,37 @@ def read_page(conn: Connection, *, partner_id: int, after_seq: int, types: Colle
                     pseudonym_key: bytes) -> Page:
     """Up to `size` records of `types` numbered above `after_seq`, in number order, as the wire
     shows them to `partner_id`. Run it in one snapshot (repeatable read)."""
-    records = exchange_records.c
-    in_types = records.signal_type.in_(list(types))
-    rows = (conn.execute(
-        select(records.id, records.signal_type, records.value, records.status, records.change_seq,
-               records.modified_at)
-        .where(records.change_seq > after_seq, in_types).order_by(records.change_seq).limit(size + 1))).all()
+    rows = conn.execute(_PAGE, {"after": after_seq, "types": list(types), "limit": size + 1}).all()
     has_more = len(rows) > size
     rows = rows[:size]
     if not rows:
         return Page([], after_seq, None, False)
-    last = rows[-1].change_seq
-    in_page = and_(records.change_seq > after_seq, records.change_seq <= last, in_types)
+    by_key = {(signal_type, value): record_id for record_id, signal_type, value, *_ in rows}
+    by_type: dict[str, list[str]] = {}
+    for signal_type, value in by_key:
+        by_type.setdefault(signal_type, []).append(value)
 
+    # The holders of the page's hashes, one type at a time, by the (signal_type, value) index: as
+    # an explicit list, not a join, so PostgreSQL's planner has no hash join over all case hashes
+    # to pick.
     holders: dict[int, dict[str, str]] = {}
     pseudonyms: dict[int, str] = {}  # cases often hold several hashes: one keyed hash per case
-    for record_id, case_id, status in conn.execute(
-            select(records.id, case_hashes.c.case_id, case_hashes.c.status)
-            .select_from(exchange_records.join(case_hashes, and_(case_hashes.c.signal_type == records.signal_type,
-                                                                 case_hashes.c.value == records.value)))
-            .where(in_page)).all():
-        pseudonym = pseudonyms.get(case_id)
-        if pseudonym is None:
-            pseudonym = pseudonyms[case_id] = case_pseudonym(pseudonym_key, partner_id, case_id)
-        holders.setdefault(record_id, {})[pseudonym] = CASE_STATUS[status]
+    for signal_type, values in by_type.items():
+        for chunk in _chunks(values, _PAGE_CHUNK):
+            for value, case_id, status in conn.execute(_sql(conn).page_holders, {"signal_type": signal_type,
+                                                                       "values": list(chunk)}):
+                pseudonym = pseudonyms.get(case_id)
+                if pseudonym is None:
+                    pseudonym = pseudonyms[case_id] = case_pseudonym(pseudonym_key, partner_id, case_id)
+                holders.setdefault(by_key[(signal_type, value)], {})[pseudonym] = CASE_STATUS[status]
     opinions: dict[int, list[dict[str, Any]]] = {}
-    for record_id, name, value, tags in conn.execute(
-            select(records.id, partners.c.name, partner_feedback.c.value, partner_feedback.c.tags)
-            .select_from(exchange_records.join(partner_feedback, partner_feedback.c.record_id == records.id)
-                         .join(partners, partners.c.id == partner_feedback.c.partner_id))
-            .where(in_page).order_by(records.id, partners.c.name)).all():
-        opinions.setdefault(record_id, []).append({"source": name, "feedbackValue": value, "tags": json.loads(tags)})
+    for chunk in _chunks(list(by_key.values()), _PAGE_CHUNK):
+        for record_id, name, value, tags in conn.execute(_sql(conn).page_feedback, {"ids": list(chunk)}):
+            opinions.setdefault(record_id, []).append({"source": name, "feedbackValue": value,
+                                                       "tags": json.loads(tags)})
 
     wire = {name: wire_name(name) for name in pyhash.SIGNAL_TYPES}
     out = [{"lastModtimestamp": modified_at, "signalType": wire[signal_type], "hashValue": value,
             "hashStatus": status, "caseNumbers": holders.get(record_id, {}), "CSPFeedbacks": opinions.get(record_id, [])}
            for record_id, signal_type, value, status, _, modified_at in rows]
-    return Page(out, last, rows[-1].modified_at, has_more)
+    return Page(out, rows[-1].change_seq, rows[-1].modified_at, has_more)
