@@ -78,6 +78,7 @@ def browser_figures(files: dict[str, Path], workers: int | None, runs: int) -> d
             page = HashingPage(context.new_page(), proxy.base_url)
             figures["cold_wall_s"] = page.open(workers=workers)
             figures["cold_ready_ms"] = page.ready_ms
+            figures["cold_first_ready_ms"] = page.first_ready_ms
             figures["boot"] = page.boot
             figures["workers"] = page.attribute("workers")
             page.page.wait_for_selector("html[data-offline=ready]", state="attached", timeout=120_000)
@@ -103,6 +104,7 @@ def browser_figures(files: dict[str, Path], workers: int | None, runs: int) -> d
             proxy.reset()
             figures["repeat_wall_s"] = page.open(workers=workers)
             figures["repeat_ready_ms"] = page.ready_ms
+            figures["repeat_first_ready_ms"] = page.first_ready_ms
             proxy.wait_quiet(seconds=3)
             figures["repeat_bytes"] = proxy.bytes_down
             figures["repeat_requests"] = list(proxy.requests)
@@ -158,10 +160,12 @@ def main() -> int:
 
     print(f"\nChromium {web['workers']} workers. Cold visit: {web['cold_bytes'] / 1e6:.2f} MB in "
           f"{web['cold_requests']} requests (target <= {TARGETS['cold_bytes'] / 1e6:.0f} MB), Pyodide ready in "
-          f"{web['cold_ready_ms']} ms (target <= {TARGETS['ready_ms']} ms; page load to ready {web['cold_wall_s']:.2f} s)")
+          f"{web['cold_ready_ms']} ms, first worker {web['cold_first_ready_ms']} ms (target <= {TARGETS['ready_ms']} ms; "
+          f"navigation to ready {web['cold_wall_s']:.2f} s)")
     print(f"  boot per worker: {web['boot']}")
     print(f"Repeat visit: {web['repeat_bytes']} bytes on the network ({len(web['repeat_requests'])} requests: "
-          f"{sorted(set(web['repeat_requests']))}), Pyodide ready in {web['repeat_ready_ms']} ms")
+          f"{sorted(set(web['repeat_requests']))}), Pyodide ready in {web['repeat_ready_ms']} ms, first worker "
+          f"{web['repeat_first_ready_ms']} ms")
 
     print(f"\n{'PDQ, ms (median)':14}{'Chromium':>10}{'decode':>8}{'hash':>8}{'Pillow':>8}{'CPython':>9}"
           f"{'numpy':>8}{'native':>8}{'Chr/native':>12}{'Chr/CPy':>9}")

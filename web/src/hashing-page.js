@@ -40,6 +40,7 @@ pool.ready.then(
   (info) => {
     status.dataset.state = "ready";
     status.dataset.readyMs = String(Math.round(info.readyMs));
+    status.dataset.firstReadyMs = String(Math.round(info.firstReadyMs));
     status.dataset.boot = JSON.stringify(info.boot);
     status.textContent = `Ready (Pyodide ${info.pyodide}, ${info.workers} workers, ${Math.round(info.readyMs)} ms).`;
   },
