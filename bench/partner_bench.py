@@ -90,6 +90,13 @@ class Server:
                 time.sleep(0.1)
         raise RuntimeError("the server did not start")
 
+    def cpu_seconds(self) -> float:
+        """CPU time the server process used so far (user + system): less at the mercy of other
+        work on the machine than wall time."""
+        assert self.process is not None
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         if self.process is not None:
             self.process.terminate()
@@ -176,14 +183,19 @@ def run(db: str, hashes: int, feedback_seconds: float, postgres_url: str) -> dic
             api = StopNCIIAPI(keys["subscription_key"], functions["FetchHashes"],
                               {StopNCIIEndpoint.SubmitFeedback: functions["SubmitFeedback"]},
                               base_url_override=server.base + "/v1")
+            server_cpu, client_cpu = server.cpu_seconds(), time.process_time()
             records, client_seconds, pages = sync_with_client(api)
+            server_cpu, client_cpu = server.cpu_seconds() - server_cpu, time.process_time() - client_cpu
             assert records == hashes, f"the client got {records} records, expected {hashes}"
+            raw_cpu = server.cpu_seconds()
             raw_records, raw_seconds = sync_raw(server.base, keys)
+            raw_cpu = server.cpu_seconds() - raw_cpu
             assert raw_records == hashes
             values = [value for held in bank.keys for kind, value in held if kind == "pdq"]
             batched = feedback_rate(api, values, feedback_seconds, 500)
             single = feedback_rate(api, values[len(values) // 2:], feedback_seconds, 1)
             return {"db": db, "hashes": hashes, "seed_s": seeded, "pages": pages, "client_s": client_seconds,
+                    "client_cpu_s": client_cpu, "server_cpu_s": server_cpu, "raw_server_cpu_s": raw_cpu,
                     "raw_s": raw_seconds, "batch_fb_per_s": batched[0], "batch_req_per_s": batched[1],
                     "single_fb_per_s": single[0]}
         finally:
@@ -206,6 +218,10 @@ def main() -> int:
     for r in results:
         print(f"{r['db']:<11}{r['seed_s']:>8.1f}{r['pages']:>7}{r['client_s']:>21.1f}{r['raw_s']:>18.1f}"
               f"{r['batch_fb_per_s']:>22,.0f}{r['single_fb_per_s']:>20,.0f}")
+    print("CPU seconds of the pytx sync: client (parsing into dataclasses) / server; server CPU of the raw sync:")
+    for r in results:
+        print(f"{r['db']:<11}client {r['client_cpu_s']:.1f} s, server {r['server_cpu_s']:.1f} s; "
+              f"raw: server {r['raw_server_cpu_s']:.1f} s")
     return 0
 
 

@@ -148,7 +148,10 @@ def _sql(conn: Connection) -> _Statements:
                            given.submitted == 1)),
         find=(select(exchange_records.c.id, exchange_records.c.key_digest, exchange_records.c.signal_type,
                      exchange_records.c.value)
-              .where(_one_of(exchange_records.c.key_digest, "digests", LargeBinary(), dialect))),
+              .where(_one_of(exchange_records.c.key_digest, "digests", LargeBinary(), dialect))
+              # Keeps the records from being deleted (purge) until commit, and nothing else: FOR KEY
+              # SHARE does not wait for, or hold up, changes to their status.
+              .with_for_update(key_share=True, read=True)),
         page_feedback=(select(given.record_id, partners.c.name, given.value, given.tags)
                        .join(partners, partners.c.id == given.partner_id)
                        .where(_one_of(given.record_id, "ids", BigInteger(), dialect))
@@ -272,8 +275,8 @@ def submit_feedback(conn: Connection, partner_id: int, moment: Any,
                     items: Sequence[tuple[Sequence[Key], FeedbackInput]]) -> int:
     """Store each item's feedback on every record its hash value names (the value's candidate
     keys: a value may be valid for more than one type); UnknownHash if one names none.
-    Returns how many records got feedback."""
-    _lock(conn)
+    Returns how many records got feedback. The counter's lock is taken only at the end (in
+    _store_feedback), so a big batch does not hold up case creations while it is looked up."""
     found = _find(conn, list({record_key(*key) for candidates, _ in items for key in candidates}))
     feedback: dict[int, FeedbackInput] = {}  # record id -> the last feedback on it in this request
     for index, (candidates, given) in enumerate(items):
