@@ -33,6 +33,14 @@ from . import assets, i18n, pages
 # Pages that work offline after a first visit, each in every language. Only pages with a route
 # in the running app are precached (the list may name a page before it is built).
 OFFLINE_PAGES = ("/", "/start", "/hashing")
+# Query parameters a page's own script reads (its HTML is the same with or without them): a page
+# asked for with only these and `lang` is served from the cache. Any other parameter sends the
+# request to the network first (the cached copy only when offline): e.g. the landing page
+# renders `ref` into its Start link, which a cached copy would drop.
+SCRIPT_PARAMS: dict[str, tuple[str, ...]] = {
+    "/start": ("ref",),
+    "/hashing": ("workers", "maxMegapixels", "cancelGraceMs"),  # test and bench knobs
+}
 # Pages that register the worker (a script tag from base.html). The landing page stays free of
 # script (it works without JavaScript); it is precached when a hashing page registers.
 REGISTERING_PAGES = ("/start", "/hashing")
@@ -68,13 +76,14 @@ def worker_config(app: Any) -> dict[str, Any]:
     key = (id(manifest), tuple(page_urls))
     if _version_cache["key"] != key:  # the build or the routes changed (sources: at restart)
         build = hashlib.sha256(json.dumps(manifest, sort_keys=True).encode()).hexdigest()
-        seed = json.dumps([build, page_sources_digest(), page_urls]).encode()
+        seed = json.dumps([build, page_sources_digest(), page_urls, SCRIPT_PARAMS]).encode()
         _version_cache["value"] = hashlib.sha256(seed).hexdigest()[:20]
         _version_cache["key"] = key
     return {
         "version": _version_cache["value"],
         "assets": sorted(assets.PREFIX + name for name in manifest["assets"]),
         "pages": page_urls,
+        "scriptParams": {path: list(names) for path, names in SCRIPT_PARAMS.items()},
         "languages": list(i18n.LANGUAGES),
         "defaultLanguage": i18n.DEFAULT_LANGUAGE,
     }

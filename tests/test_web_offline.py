@@ -134,6 +134,28 @@ def test_repeat_visit_costs_no_network_bytes_and_the_page_works_offline(context:
           f"{page_bytes} page bytes, {repeat_bytes} bytes on the network ({repeat_requests})")
 
 
+def test_a_page_that_renders_a_parameter_is_fetched_not_served_from_the_cache(context: BrowserContext, proxy: CountingProxy) -> None:
+    """The landing page puts the helpline's `ref` into its Start link: with `ref` in the URL it
+    comes from the network (a cached copy would lose it), and only when offline from the cache."""
+    tab = context.new_page()
+    HashingPage(tab, proxy.base_url).open()
+    tab.wait_for_selector(READY, state="attached", timeout=120_000)
+    proxy.wait_quiet()
+    proxy.reset()
+    tab.goto(f"{proxy.base_url}/?lang=en&ref=tkdf")
+    assert tab.get_attribute("[data-testid=start]", "href") == "/start?lang=en&ref=tkdf"
+    assert "GET /?lang=en&ref=tkdf HTTP/1.1" in proxy.requests  # the worker fetched it
+    proxy.reset()
+    response = tab.goto(f"{proxy.base_url}/?lang=en")  # nothing the cached copy lacks
+    assert response is not None and response.from_service_worker
+    assert not any(r.startswith("GET /?") for r in proxy.requests)
+    proxy.stop()
+    context.set_offline(True)
+    response = tab.goto(f"{proxy.base_url}/?lang=tr&ref=tkdf")
+    assert response is not None and response.status == 200 and response.from_service_worker
+    assert tab.get_attribute("[data-testid=start]", "href") == "/start?lang=tr"  # offline: the page, without ref
+
+
 def served_config(base_url: str) -> dict[str, Any]:
     """The configuration the server puts in front of the worker script."""
     text = httpx.get(base_url + offline.SCRIPT_PATH).text

@@ -17,7 +17,14 @@ const assetPaths = new Set(CONFIG.assets);
 // What the pages load from /static/ (e.g. /static/kalkan.css), found while precaching them.
 const LINKED = /<(?:link|script|img)\b[^>]*?\b(?:href|src)="(\/static\/[^"]+)"/g;
 
-/** The cache key of a page: its path and language only (other parameters do not change it). */
+/** Whether the cached copy of a page is the page asked for: only `lang` and parameters the
+ * page's script reads itself. The landing page renders `ref` into its links, for instance. */
+function cachedCopyFits(url) {
+  const allowed = new Set(["lang", ...(CONFIG.scriptParams[url.pathname] ?? [])]);
+  return [...url.searchParams.keys()].every((name) => allowed.has(name));
+}
+
+/** The cache key of a page: its path and language only. */
 function pageKey(url) {
   const lang = url.searchParams.get("lang");
   return `${url.pathname}?lang=${LANGUAGES.has(lang) ? lang : CONFIG.defaultLanguage}`;
@@ -70,6 +77,17 @@ async function cacheFirst(request, key) {
   return hit ?? fetch(request); // not precached (e.g. a /static/ file no page links): the network
 }
 
+async function networkFirst(request, key) {
+  try {
+    return await fetch(request);
+  } catch (err) {
+    // Offline: the page without what its parameters would have added beats no page at all.
+    const hit = await (await caches.open(CACHE)).match(key, { ignoreVary: true });
+    if (hit) return hit;
+    throw err;
+  }
+}
+
 self.addEventListener("fetch", (event) => {
   const { request } = event;
   if (request.method !== "GET") return; // POST answers (the case page) are never touched
@@ -78,7 +96,7 @@ self.addEventListener("fetch", (event) => {
   if (assetPaths.has(url.pathname)) {
     event.respondWith(cacheFirst(request, request));
   } else if (request.mode === "navigate" && pagePaths.has(url.pathname)) {
-    event.respondWith(cacheFirst(request, pageKey(url)));
+    event.respondWith(cachedCopyFits(url) ? cacheFirst(request, pageKey(url)) : networkFirst(request, pageKey(url)));
   } else if (url.pathname.startsWith("/static/") && request.mode !== "navigate") {
     event.respondWith(cacheFirst(request, url.pathname));
   }
