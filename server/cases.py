@@ -25,7 +25,7 @@ from . import codes, exchange, outcomes
 from .config import LOCK_BASE_SECONDS, LOCK_MAX_SECONDS, MAX_HASHES_PER_CASE, MAX_PIN_FAILURES, Settings
 from .db import Database
 from .errors import Conflict, InvalidField, Locked, WrongCredentials
-from .models import case_hashes, cases, idempotency, pin_attempts, server_secret
+from .models import case_hashes, cases, idempotency, pin_attempts, server_secret, value_key
 from .security import PinHasher, keyed
 from .validation import CreateCase, Credentials, HashInput
 
@@ -172,12 +172,13 @@ class CaseStore:
                        moment: datetime) -> int:
         """Add hashes to an existing case; those it already holds are skipped. How many were new."""
         statement = self._insert(case_hashes).on_conflict_do_nothing(
-            index_elements=["case_id", "signal_type", "value"]).returning(case_hashes.c.id)
+            index_elements=["case_id", "signal_type", "value_key"]).returning(case_hashes.c.id)
         return len(conn.execute(statement, self._hash_rows(case_id, hashes, moment)).all())
 
     @staticmethod
     def _hash_rows(case_id: int, hashes: tuple[HashInput, ...], moment: datetime) -> list[dict[str, Any]]:
-        return [dict(case_id=case_id, signal_type=h.signal_type, value=h.value, quality=h.quality,
+        return [dict(case_id=case_id, signal_type=h.signal_type, value=h.value, value_key=value_key(h.value),
+                     quality=h.quality,
                      status=ACTIVE, added_at=moment, updated_at=moment, withdrawn_at=None) for h in hashes]
 
     @staticmethod

@@ -29,11 +29,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import pyhash
-from sqlalchemy import BigInteger, LargeBinary, Text, any_, bindparam, case, delete, select, update
+from sqlalchemy import BigInteger, LargeBinary, any_, bindparam, case, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from .models import case_hashes, exchange_counter, exchange_records, partner_feedback, partners
+from .models import case_hashes, exchange_counter, exchange_records, partner_feedback, partners, value_key
 
 ACTIVE, WITHDRAWN, DELETED = "Active", "Withdrawn", "Deleted"
 CASE_STATUS = {"active": ACTIVE, "withdrawn": WITHDRAWN}  # case_hashes.status -> wire word
@@ -131,11 +131,11 @@ def _sql(conn: Connection) -> _Statements:
     if dialect in _STATEMENTS:
         return _STATEMENTS[dialect]
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    # One type at a time: `signal_type = ? AND value IN (...)` uses the (signal_type, value) index
+    # One type at a time: `signal_type = ? AND value_key IN (...)` uses the (signal_type, value_key) index
     # on both databases (SQLite scans the table for a row-value IN, and PostgreSQL's planner may
     # pick a hash join over all case hashes for a join).
     same_type = case_hashes.c.signal_type == bindparam("signal_type")
-    values = _one_of(case_hashes.c.value, "values", Text(), dialect)
+    values = _one_of(case_hashes.c.value_key, "value_keys", LargeBinary(), dialect)
     record = insert(exchange_records)
     feedback = insert(partner_feedback)
     given = partner_feedback.c
@@ -222,7 +222,8 @@ def _statuses(conn: Connection, keys: Sequence[Key]) -> dict[Key, str]:
         by_type.setdefault(signal_type, []).append(value)
     for signal_type, values in by_type.items():
         for chunk in _chunks(values):
-            for value, status in conn.execute(_sql(conn).holders, {"signal_type": signal_type, "values": list(chunk)}):
+            for value, status in conn.execute(_sql(conn).holders, {"signal_type": signal_type,
+                                                                  "value_keys": [value_key(v) for v in chunk]}):
                 held.add((signal_type, value))
                 if status == "active":
                     active.add((signal_type, value))
@@ -377,7 +378,7 @@ def read_page(conn: Connection, *, partner_id: int, after_seq: int, types: Colle
     for signal_type, values in by_type.items():
         for chunk in _chunks(values, _PAGE_CHUNK):
             for value, case_id, status in conn.execute(_sql(conn).page_holders, {"signal_type": signal_type,
-                                                                       "values": list(chunk)}):
+                                                                       "value_keys": [value_key(v) for v in chunk]}):
                 pseudonym = pseudonyms.get(case_id)
                 if pseudonym is None:
                     pseudonym = pseudonyms[case_id] = case_pseudonym(pseudonym_key, partner_id, case_id)

@@ -5,6 +5,8 @@ No IP address, user agent, referrer or image ever reaches these tables.
 
 from __future__ import annotations
 
+import hashlib
+
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -56,14 +58,17 @@ case_hashes = Table(
     Column("case_id", Id, ForeignKey("cases.id", ondelete="CASCADE"), nullable=False),
     Column("signal_type", String(16), nullable=False),
     Column("value", Text, nullable=False),
+    # SHA-256 of the value: what the indexes hold. A vPDQ value grows with the video (about 80
+    # characters a second) and PostgreSQL's b-tree refuses entries over ~2.7 KB.
+    Column("value_key", LargeBinary(32), nullable=False),
     Column("quality", SmallInteger),
     Column("status", String(16), nullable=False),  # active | withdrawn
     Column("added_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("withdrawn_at", DateTime(timezone=True)),
-    UniqueConstraint("case_id", "signal_type", "value", name="uq_case_hash"),
+    UniqueConstraint("case_id", "signal_type", "value_key", name="uq_case_hash_key"),
 )
-Index("ix_case_hashes_signal_value", case_hashes.c.signal_type, case_hashes.c.value)
+Index("ix_case_hashes_signal_value_key", case_hashes.c.signal_type, case_hashes.c.value_key)
 Index("ix_case_hashes_updated", case_hashes.c.updated_at)
 
 # Wrong-PIN counters, keyed by a keyed hash of the case number as typed (normalised): an unknown
@@ -158,3 +163,8 @@ partner_feedback = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),  # when `value` last changed
 )
+
+
+def value_key(value: str) -> bytes:
+    """case_hashes.value_key for a (normalised) hash value."""
+    return hashlib.sha256(value.encode()).digest()

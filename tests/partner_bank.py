@@ -26,6 +26,7 @@ from sqlalchemy.engine import make_url
 from server import codes
 from server.db import create_engine
 from server.exchange import record_key
+from server.models import value_key
 from server.migrate import upgrade
 
 BANK_PIN = "7K3QX-M2VDR"
@@ -89,7 +90,7 @@ def _rows(bank: Bank, pin_hash: str, moment: datetime, first_seq: int, stamp: in
         for kind, value in held:
             hash_id = len(hash_rows) + 1
             hash_rows.append((hash_id, case_index + 1, kind, value, 90 if kind == "pdq" else None, "active",
-                              moment, moment, None))
+                              moment, moment, None, value_key(value)))
             record_rows.append((hash_id, record_key(kind, value), kind, value, "Active", first_seq + hash_id - 1,
                                 stamp))
     return case_rows, hash_rows, record_rows
@@ -109,8 +110,9 @@ def _seed_sqlite(path: str, bank: Bank, pin_hash: str, moment: datetime) -> None
                                    "updated_at, withdrawn_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                                    [(*r[:6], text, text, None) for r in case_rows])
             connection.executemany("INSERT INTO case_hashes (id, case_id, signal_type, value, quality, status, "
-                                   "added_at, updated_at, withdrawn_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                                   [(*r[:6], text, text, None) for r in hash_rows])
+                                   "added_at, updated_at, withdrawn_at, value_key) "
+                                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                   [(*r[:6], text, text, None, r[9]) for r in hash_rows])
             connection.executemany("INSERT INTO exchange_records (id, key_digest, signal_type, value, status, "
                                    "change_seq, modified_at) VALUES (?, ?, ?, ?, ?, ?, ?)", record_rows)
             connection.execute("UPDATE exchange_counter SET seq = ?, modified_at = ? WHERE id = 1",
@@ -134,7 +136,7 @@ async def _seed_postgresql(url: str, bank: Bank, pin_hash: str, moment: datetime
                 "withdrawn_at"])
             await connection.copy_records_to_table("case_hashes", records=hash_rows, columns=[
                 "id", "case_id", "signal_type", "value", "quality", "status", "added_at", "updated_at",
-                "withdrawn_at"])
+                "withdrawn_at", "value_key"])
             await connection.copy_records_to_table("exchange_records", records=record_rows, columns=[
                 "id", "key_digest", "signal_type", "value", "status", "change_seq", "modified_at"])
             await connection.execute("UPDATE exchange_counter SET seq = $1, modified_at = $2 WHERE id = 1",

@@ -6,6 +6,7 @@ PostgreSQL. Nothing is mocked: the client is `threatexchange` from PyPI with bas
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import random
 import subprocess
@@ -632,3 +633,6 @@ def test_migration_turns_existing_case_hashes_into_records(database_url: str) ->
         [("pdq", pdq_value(1), "Active"), ("md5", md5_value(1), "Withdrawn")])
     assert sorted(seq for *_, seq in records) == [1, 2]
     assert asyncio.run(query(database_url, "SELECT seq FROM exchange_counter")) == [(2,)]
+    # 0003: every case hash got its value's digest, the key its indexes now use.
+    keys = asyncio.run(query(database_url, "SELECT value, value_key FROM case_hashes ORDER BY id"))
+    assert [bytes(key) for _, key in keys] == [hashlib.sha256(value.encode()).digest() for value, _ in keys]

@@ -152,6 +152,23 @@ async def test_vpdq_hashes_are_accepted_in_their_canonical_form(client: httpx.As
     assert (await status(client, case)).json()["hashes"][0]["value"] == canonical
 
 
+
+async def test_a_long_video_vpdq_is_stored_and_deduplicated(client: httpx.AsyncClient) -> None:
+    """Ten minutes of video at one frame a second: ~47 KB of vPDQ, far over what PostgreSQL's
+    b-tree takes as an index entry (~2.7 KB); case hashes are indexed by a digest of the value."""
+    signal = "[" + ",".join(f'"{pdq_value(i)},90,{i}.000"' for i in range(600)) + "]"
+    import pyhash
+
+    canonical = pyhash.signal_type("vpdq").validate(signal)
+    assert len(canonical) > 40_000
+    case = await create_case(client, [{"signal_type": "vpdq", "value": signal}, md5(1)])
+    again = await client.post("/api/cases/hashes", json=creds(case, hashes=[{"signal_type": "vpdq", "value": signal}]))
+    assert again.status_code == 200, again.text
+    assert (again.json()["added"], again.json()["hash_count"]) == (0, 2)
+    stored = (await status(client, case)).json()["hashes"]
+    assert [h["value"] for h in stored if h["signal_type"] == "vpdq"] == [canonical]
+
+
 # --- case numbers and PINs ----------------------------------------------------------------------
 
 
@@ -867,10 +884,15 @@ async def test_a_client_that_gives_up_early_and_retries_gets_one_case(database_u
     sock = connect(server)
     sock.sendall(raw_request("/api/cases", json.dumps(body).encode(), server.port))
     reset(sock)
-    # Time out long before the argon2 work is done.
+    # Give up after half a millisecond: usually before the answer comes (argon2 alone takes
+    # longer); if the server was quicker, the answer must be the one case all the same.
     async with server.async_client(timeout=httpx.Timeout(5.0, read=0.0005)) as impatient:
-        with pytest.raises(httpx.ReadTimeout):
-            await impatient.post("/api/cases", json=body)
+        try:
+            early = await impatient.post("/api/cases", json=body)
+        except httpx.ReadTimeout:
+            pass
+        else:
+            assert early.status_code == 201, early.text
     async with server.async_client() as c:
         r = await c.post("/api/cases", json=body)
         assert r.status_code == 201, r.text
