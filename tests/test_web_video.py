@@ -142,3 +142,22 @@ def test_videos_whose_frames_cannot_be_read_still_get_their_md5_and_a_plain_note
         assert result.hashes == [{"signal_type": "md5", "value": hashlib.md5(path.read_bytes()).hexdigest()}]
         assert result.note_code == expected_notes[path.name], result
         assert "MD5" in (result.note_text or "") and len(result.note_text or "") > 80
+
+
+def test_cancelling_a_video_stops_its_decoding_between_frames(browser: Browser, web_server: LiveServer) -> None:
+    """Cancelled while its frames are being decoded: the worker stops at the next frame (it is
+    not replaced) and hashes the next file."""
+    context = browser.new_context()
+    try:
+        page = HashingPage(context.new_page(), web_server.base_url)
+        page.open(workers=1, cancelGraceMs=600_000)
+        video, photo = VIDEOS / "chair-orig-22-sd-bar.mp4", CORPUS / "images" / "modes" / "L.png"
+        first = page.choose([video, photo])
+        assert page.wait_state(first, ["frames"]) == "frames"
+        page.item(first).locator("[data-testid=file-cancel]").click()
+        cancelled, after = page.wait_results(first, 2, timeout_s=60)
+        assert cancelled.error_code == "cancelled"
+        assert after.state == "done" and after.hashes[0]["signal_type"] == "pdq"
+        assert page.attribute("replaced-workers") == "0"
+    finally:
+        context.close()
