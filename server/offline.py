@@ -38,7 +38,7 @@ OFFLINE_PAGES = ("/", "/start", "/hashing")
 # request to the network first (the cached copy only when offline): e.g. the landing page
 # renders `ref` into its Start link, which a cached copy would drop.
 SCRIPT_PARAMS: dict[str, tuple[str, ...]] = {
-    "/start": ("ref",),
+    "/start": ("ref", "mode"),  # web/src/flow-page.js reads both from its own URL
     "/hashing": ("workers", "maxMegapixels", "cancelGraceMs"),  # test and bench knobs
 }
 # Pages that register the worker (a script tag from base.html). The landing page stays free of
