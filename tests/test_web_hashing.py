@@ -26,8 +26,8 @@ from playwright.sync_api import Browser
 
 from pyhash import pdq
 from pyhash.images import decode_image
-from server_harness import LiveServer, sqlite_url
-from web_harness import CORPUS, HashingPage, Recorder
+from server_harness import LiveServer
+from web_harness import CORPUS, HashingPage, Recorder, open_hashing_page, sqlite_web_server
 
 IMAGES = CORPUS / "images"
 VIDEOS = CORPUS / "videos"
@@ -37,29 +37,15 @@ ARTIFACTS = REPO_ROOT / "build" / "test-artifacts"
 
 @pytest.fixture(scope="module")
 def web_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    root = tmp_path_factory.mktemp("web-server")
-    server = LiveServer(sqlite_url(root / "kalkan.db"), data_dir=root / "data", log_dir=root)
-    server.start()
-    try:
+    with sqlite_web_server(tmp_path_factory.mktemp("web-server")) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")
 def hashing(browser: Browser, web_server: LiveServer) -> Iterator[tuple[HashingPage, Recorder]]:
     """One page with Pyodide booted, shared by the tests that only hash files."""
-    context = browser.new_context()
-    recorder = Recorder()
-    recorder.attach(context)
-    page = context.new_page()
-    recorder.watch(page)
-    hashing_page = HashingPage(page, web_server.base_url)
-    hashing_page.open()
-    try:
-        yield hashing_page, recorder
-    finally:
-        context.close()
+    with open_hashing_page(browser, web_server.base_url) as opened:
+        yield opened
 
 
 def native_hex(rgb: np.ndarray) -> str:

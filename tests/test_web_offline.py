@@ -23,8 +23,8 @@ from playwright.sync_api import Browser, BrowserContext
 from pyhash import pdq
 from pyhash.images import decode_image
 from server import offline
-from server_harness import LiveServer, sqlite_url
-from web_harness import CORPUS, CountingProxy, HashingPage, Recorder
+from server_harness import LiveServer
+from web_harness import CORPUS, CountingProxy, HashingPage, Recorder, sqlite_web_server
 
 IMAGES = CORPUS / "images"
 READY = "html[data-offline=ready]"
@@ -37,13 +37,8 @@ def cpython_hash(path) -> str:  # type: ignore[no-untyped-def]
 
 @pytest.fixture(scope="module")
 def web_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    root = tmp_path_factory.mktemp("web-offline-server")
-    server = LiveServer(sqlite_url(root / "kalkan.db"), data_dir=root / "data", log_dir=root)
-    server.start()
-    try:
+    with sqlite_web_server(tmp_path_factory.mktemp("web-offline-server")) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

@@ -21,8 +21,8 @@ from playwright.sync_api import Browser
 
 from pyhash import pdq, signals, vpdq
 from pyhash.video import vpdq_video_file
-from server_harness import LiveServer, sqlite_url
-from web_harness import CORPUS, FileResult, HashingPage, Recorder
+from server_harness import LiveServer
+from web_harness import CORPUS, FileResult, HashingPage, Recorder, open_hashing_page, sqlite_web_server
 
 VIDEOS = CORPUS / "videos"
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -36,28 +36,14 @@ GOOD = vpdq.QUALITY_THRESHOLD  # frames below this quality take no part in match
 
 @pytest.fixture(scope="module")
 def web_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    root = tmp_path_factory.mktemp("web-video-server")
-    server = LiveServer(sqlite_url(root / "kalkan.db"), data_dir=root / "data", log_dir=root)
-    server.start()
-    try:
+    with sqlite_web_server(tmp_path_factory.mktemp("web-video-server")) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")
 def page(browser: Browser, web_server: LiveServer) -> Iterator[tuple[HashingPage, Recorder]]:
-    context = browser.new_context()
-    recorder = Recorder()
-    recorder.attach(context)
-    tab = context.new_page()
-    recorder.watch(tab)
-    hashing_page = HashingPage(tab, web_server.base_url)
-    hashing_page.open()
-    try:
-        yield hashing_page, recorder
-    finally:
-        context.close()
+    with open_hashing_page(browser, web_server.base_url) as opened:
+        yield opened
 
 
 @pytest.fixture(scope="module")

@@ -10,12 +10,13 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from playwright.sync_api import BrowserContext, ConsoleMessage, Page, Request
+from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, Request
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CORPUS = REPO_ROOT.parent / "shared" / "corpus"
@@ -249,3 +250,32 @@ class CountingProxy:
                     sock.shutdown(socket.SHUT_RDWR)
                 except OSError:
                     pass
+
+
+@contextmanager
+def sqlite_web_server(root: Path) -> Iterator[Any]:
+    """A real server on loopback over SQLite in `root`, for a module of browser tests."""
+    from server_harness import LiveServer, sqlite_url
+
+    server = LiveServer(sqlite_url(root / "kalkan.db"), data_dir=root / "data", log_dir=root)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@contextmanager
+def open_hashing_page(browser: Browser, base_url: str) -> Iterator[tuple["HashingPage", "Recorder"]]:
+    """One /hashing page with Pyodide booted and every request recorded, in its own context."""
+    context = browser.new_context()
+    recorder = Recorder()
+    recorder.attach(context)
+    tab = context.new_page()
+    recorder.watch(tab)
+    hashing_page = HashingPage(tab, base_url)
+    hashing_page.open()
+    try:
+        yield hashing_page, recorder
+    finally:
+        context.close()
