@@ -9,12 +9,17 @@ cache. What it may keep is decided here, in one place:
   passes everything else straight to the network and stores nothing else.
 - every file of the build manifest (content-hashed names: the same URL is always the same bytes).
 
-Freshness: the worker script is served with `Cache-Control: no-cache` and an ETag, and carries a
+Freshness: the worker script is served with `Cache-Control: max-age=86400` and an ETag, and the
+page registers it with `updateViaCache: "all"`. So the browser's own update check after each
+navigation is answered from its HTTP cache for a day: a repeat visit within a day sends nothing at
+all (no request is also no trace in a network log). Once a day has passed, the check is a
+conditional GET (304 and no body while nothing changed); browsers cap a worker script's lifetime at
+24 hours whatever the header says, so this is the longest the choice allows. The script carries a
 version made of the asset build's digest and a digest of the server's page sources (templates,
-texts, page code). The browser re-checks /sw.js after navigations (a conditional GET: 304 and
-no body while nothing changed). A deployment changes the version, so the new worker installs in
-the background (reusing cached assets whose names did not change), takes over at once, and the
+texts, page code). A deployment changes the version, so within a day of it the new worker installs
+in the background (reusing cached assets whose names did not change), takes over at once, and the
 person sees the new pages on their *next* visit: the price of serving HTML with no round trip.
+First visits always get the deployment at once.
 """
 
 from __future__ import annotations
@@ -45,6 +50,9 @@ SCRIPT_PARAMS: dict[str, tuple[str, ...]] = {
 # script (it works without JavaScript); it is precached when a hashing page registers.
 REGISTERING_PAGES = ("/start", "/hashing")
 SCRIPT_PATH = "/sw.js"  # at the root, so its scope covers every page
+# How long the browser may answer its update check of /sw.js from its HTTP cache: the 24 h cap
+# browsers apply to worker scripts (see the module docstring for the trade).
+SCRIPT_MAX_AGE_SECONDS = 24 * 60 * 60
 WORKER_LOGICAL_NAME = "service-worker.js"
 OFFLINE_MODULE = "offline.js"
 SERVER_DIR = Path(__file__).resolve().parent
@@ -96,7 +104,7 @@ async def service_worker(request: Request) -> Response:
     except (assets.AssetsNotBuilt, KeyError, FileNotFoundError):
         return Response(status_code=404, headers={"Cache-Control": "no-store"})
     etag = f'"{config["version"]}"'
-    headers = {"Cache-Control": "no-cache", "ETag": etag}
+    headers = {"Cache-Control": f"max-age={SCRIPT_MAX_AGE_SECONDS}", "ETag": etag}
     if etag in request.headers.get("if-none-match", ""):
         return Response(status_code=304, headers=headers)
     body = f"self.KALKAN_OFFLINE = {json.dumps(config, separators=(',', ':'))};\n{source}"

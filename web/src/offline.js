@@ -8,7 +8,9 @@ if ("serviceWorker" in navigator && window.isSecureContext) {
     // A page the worker already controls needs no registration: the browser re-checks /sw.js
     // for a new deployment after each navigation anyway (and register() would check again).
     if (navigator.serviceWorker.controller) return;
-    navigator.serviceWorker.register("/sw.js", { scope: "/", updateViaCache: "none" }).catch((err) => {
+    // "all": the browser's update checks may use its HTTP cache, where /sw.js lives for up to a
+    // day (server/offline.py), so a repeat visit within a day sends no request at all.
+    navigator.serviceWorker.register("/sw.js", { scope: "/", updateViaCache: "all" }).catch((err) => {
       document.documentElement.dataset.offline = "unavailable";
       console.debug("offline use unavailable:", err);
     });
