@@ -17,12 +17,13 @@ import time
 import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pdqhash
 import pytest
 from PIL import Image
-from playwright.sync_api import Browser
+from playwright.sync_api import Browser, BrowserType
 
 from pyhash import pdq
 from pyhash.images import decode_image
@@ -313,28 +314,58 @@ def _huge_png(path: Path, width: int, height: int) -> Path:
     return path
 
 
+@pytest.fixture
+def low_end_browser(browser_type: BrowserType, browser_type_launch_args: dict[str, Any]) -> Iterator[Browser]:
+    """Debian's Chromium in its low-end device mode (--enable-low-end-device-mode: the browser
+    simulates a device with little memory, as on low-end Android phones, and reports so in
+    navigator.deviceMemory)."""
+    args = [*browser_type_launch_args.get("args", []), "--enable-low-end-device-mode"]
+    low_end = browser_type.launch(**{**browser_type_launch_args, "args": args})
+    try:
+        yield low_end
+    finally:
+        low_end.close()
+
+
 def test_a_100_megapixel_photo_on_a_memory_limited_page_is_refused_before_decoding(
-        one_worker_page: Callable[..., HashingPage], tmp_path: Path) -> None:
-    """A page whose device may decode at most 50 MP (what HashPool derives from
-    navigator.deviceMemory for a 4 GB phone; set here with ?maxMegapixels=50) gets a 10000 x
-    10000 PNG: refused from its header with a plain message, never decoded, and the photos
-    chosen with it still hash."""
+        low_end_browser: Browser, web_server: LiveServer, tmp_path: Path) -> None:
+    """On a device that reports little memory (Chromium's low-end device mode), HashPool derives
+    a pixel budget below 100 MP from navigator.deviceMemory. A 10000 x 10000 PNG is refused from
+    its header with a plain message, never decoded, and the photos chosen with it still hash."""
+    context = low_end_browser.new_context()
+    try:
+        tab = context.new_page()
+        page = HashingPage(tab, web_server.base_url)
+        page.open(workers=1)
+        device_memory_gb = tab.evaluate("navigator.deviceMemory")
+        assert device_memory_gb is not None and device_memory_gb < 4, device_memory_gb
+        limit = int(page.attribute("max-pixels") or 0)
+        assert 4_000_000 <= limit < 100_000_000, limit  # the budget, not pyhash's own 100 MP ceiling
+        huge = _huge_png(tmp_path / "hundred-megapixels.png", 10_000, 10_000)
+        assert huge.stat().st_size < 1_000_000
+        before, after = IMAGES / "modes" / "L.png", IMAGES / "modes" / "RGBA.png"
+        started = time.monotonic()
+        results = page.hash([before, huge, after])
+        assert [r.state for r in results] == ["done", "error", "done"], results
+        refused = results[1]
+        assert refused.error_code == "too_large"
+        assert "100 megapixels" in (refused.error_text or "")
+        assert f"limit here is {limit // 1_000_000} megapixels" in (refused.error_text or "")
+        assert "screenshot" in (refused.error_text or "")
+        assert refused.timings == {}  # no decode or hash timing: the worker never saw it
+        assert results[0].hash("displayed")["value"] == cpython_hash(before).hash
+        assert results[2].hash("displayed")["value"] == cpython_hash(after).hash
+        assert time.monotonic() - started < 60
+    finally:
+        context.close()
+
+
+def test_the_page_knob_sets_the_pixel_budget(one_worker_page: Callable[..., HashingPage], tmp_path: Path) -> None:
+    """?maxMegapixels=N (tests, bench) stands for a smaller device on any browser."""
     page = one_worker_page(maxMegapixels=50)
     assert page.attribute("max-pixels") == "50000000"
-    huge = _huge_png(tmp_path / "hundred-megapixels.png", 10_000, 10_000)
-    assert huge.stat().st_size < 1_000_000
-    before, after = IMAGES / "modes" / "L.png", IMAGES / "modes" / "RGBA.png"
-    started = time.monotonic()
-    results = page.hash([before, huge, after])
-    assert [r.state for r in results] == ["done", "error", "done"], results
-    refused = results[1]
-    assert refused.error_code == "too_large"
-    assert "100 megapixels" in (refused.error_text or "") and "50 megapixels" in (refused.error_text or "")
-    assert "screenshot" in (refused.error_text or "")
-    assert refused.timings == {}  # no decode or hash timing: the worker never saw it
-    assert results[0].hash("displayed")["value"] == cpython_hash(before).hash
-    assert results[2].hash("displayed")["value"] == cpython_hash(after).hash
-    assert time.monotonic() - started < 60
+    [result] = page.hash([_huge_png(tmp_path / "sixty.png", 6_000, 10_000)])
+    assert result.error_code == "too_large" and "limit here is 50 megapixels" in (result.error_text or "")
 
 
 def test_no_device_decodes_more_than_100_megapixels(hashing: tuple[HashingPage, Recorder], tmp_path: Path) -> None:
