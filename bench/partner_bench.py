@@ -17,7 +17,10 @@ Then:
   request, each for --feedback-seconds.
 
 Client and server share this machine's cores, so every figure includes the client's CPU.
-The target is a full sync of a million hashes in at most 60 s.
+The target is a full sync of a million hashes in at most 60 s. The machine's load average before
+the run is printed with the figures: the sync needs both cores (the client parses while the
+server answers), so other work on the machine slows it roughly in proportion (at load 2 from
+other processes it took twice as long).
 """
 
 from __future__ import annotations
@@ -211,8 +214,10 @@ def main() -> int:
     parser.add_argument("--feedback-seconds", type=float, default=10.0)
     parser.add_argument("--postgres-url", default=os.environ.get("KALKAN_TEST_POSTGRES_URL") or DEFAULT_POSTGRES_URL)
     args = parser.parse_args()
+    load_before = os.getloadavg()
     results = [run(db.strip(), args.hashes, args.feedback_seconds, args.postgres_url) for db in args.db.split(",")]
-    print(f"\nPartner API, {os.cpu_count()} cores; full sync of {args.hashes:,} hashes (target <= {TARGET_SECONDS:g} s)")
+    print(f"\nPartner API, {os.cpu_count()} cores, load average {load_before[0]:.2f} {load_before[1]:.2f} "
+          f"{load_before[2]:.2f} before the run; full sync of {args.hashes:,} hashes (target <= {TARGET_SECONDS:g} s)")
     print(f"{'database':<11}{'seed s':>8}{'pages':>7}{'sync, pytx client s':>21}{'sync, raw HTTP s':>18}"
           f"{'feedback/s (500/req)':>22}{'feedback/s (1/req)':>20}")
     for r in results:
