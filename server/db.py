@@ -83,7 +83,14 @@ def create_engine(url: str) -> AsyncEngine:
             parsed = parsed.set(drivername="postgresql+asyncpg")
         # No pre-ping: it costs a round trip per checkout; a connection that died (database
         # restarted) is dropped from the pool by the error it raises.
-        return create_async_engine(parsed, pool_size=10, max_overflow=10, hide_parameters=True)
+        # Every statement is planned for its own parameters against the tables as they are now
+        # (force_custom_plan). asyncpg prepares each statement once per connection, and after five
+        # runs PostgreSQL may keep one generic plan for it: made while a table was still empty
+        # (a new deployment), that plan went on scanning the whole table once it held rows, until
+        # autovacuum next analysed it (seen: 10 ms instead of 3 per partner feedback after 90,000
+        # feedback rows). Planning these small statements costs tens of microseconds.
+        return create_async_engine(parsed, pool_size=10, max_overflow=10, hide_parameters=True,
+                                   connect_args={"server_settings": {"plan_cache_mode": "force_custom_plan"}})
     raise ValueError(f"unsupported database URL scheme {parsed.drivername!r}: use sqlite or postgresql")
 
 
@@ -193,7 +200,14 @@ class GroupCommit(Generic[Item, R]):
                         done.set_exception(value)
 
 
+_REUSE_PLANS = sqlalchemy.text("SET LOCAL plan_cache_mode = auto")
+
+
 def _swap(run: Callable[[Connection, list[Item]], list[R]], items: list[Item], conn: Connection) -> list[R]:
+    if conn.dialect.name == "postgresql":
+        # Group commits insert and update by key only, so a plan made once is as good as a new
+        # one; replanning each multi-row INSERT cost about a tenth of the creation throughput.
+        conn.execute(_REUSE_PLANS)
     return run(conn, items)
 
 
