@@ -53,6 +53,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         try:
             yield
         finally:
+            await app.state.partner_api.close()
             await database.dispose()
 
     app = KalkanApp(

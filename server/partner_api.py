@@ -18,7 +18,7 @@ import hmac
 import struct
 import unicodedata
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import partial
 from typing import Any
@@ -33,6 +33,7 @@ from . import exchange
 from .api import error_response, read_json
 from .config import Settings
 from .errors import ApiError, InvalidField
+from .page_prefetch import PageKey, PagePrefetch
 from .partners import FUNCTION_HEADER, SUBSCRIPTION_HEADER, Partner, PartnerStore
 from .ratelimit import RateLimiter
 from .security import keyed
@@ -50,6 +51,14 @@ _TOKEN_MAC = 16
 _MAX_TIMESTAMP = 2**53
 
 
+@dataclass(frozen=True)
+class RenderedPage:
+    """A FetchHashes answer ready to send, and the key of the page after it (None: the last)."""
+
+    body: bytes
+    next: PageKey | None
+
+
 @dataclass
 class PartnerService:
     database: Any  # server.db.Database
@@ -57,12 +66,16 @@ class PartnerService:
     rate_limiter: RateLimiter
     pseudonym_key: bytes = b""
     token_key: bytes = b""
+    prefetch: PagePrefetch[RenderedPage] = field(default_factory=PagePrefetch)
 
     async def start(self) -> None:
         await self.partners.start()
         secret = self.partners.secret
         self.pseudonym_key = keyed(secret, "case-pseudonym", "")
         self.token_key = keyed(secret, "page-token", "")
+
+    async def close(self) -> None:
+        await self.prefetch.close()
 
     # -- page tokens: opaque, and tamper-proof (HMAC under the server secret) --------------------
 
@@ -166,27 +179,44 @@ async def fetch_hashes(request: Request, service: PartnerService, partner: Partn
     types = _signal_types(params.get("signalTypes"))
     mask = exchange.type_mask(types)
     token = params.get("nextPageToken") or None
-    after_seq, timestamp = service.read_token(token, partner.id, mask) if token else (None, start)
+    rendered: RenderedPage | None = None
+    if token:
+        after_seq, timestamp = service.read_token(token, partner.id, mask)
+        key = PageKey(partner.id, after_seq, timestamp, mask, size)
+        rendered = await service.prefetch.take(key) or await _render_page(service, key, types)
+    else:
+        rendered = await _render_page(service, PageKey(partner.id, -1, start, mask, size), types, start=start)
+    following = rendered.next
+    if following is not None:  # read it while the partner parses this one (server/page_prefetch.py)
+        service.prefetch.start(following, partial(_render_page, service, following, types))
+    return Response(rendered.body, media_type="application/json")
+
+
+async def _render_page(service: PartnerService, key: PageKey, types: tuple[str, ...], *,
+                       start: int | None = None) -> RenderedPage:
+    """The page `key` names, or with `start` the first page changed at or after that time."""
 
     def read(conn: Connection) -> exchange.Page:
         if conn.dialect.name == "postgresql":
             # All of the page's reads in one snapshot: records, holders and feedback agree.
             conn.execution_options(isolation_level="REPEATABLE READ")
-        after = exchange.start_position(conn, start) if after_seq is None else after_seq
-        return exchange.read_page(conn, partner_id=partner.id, after_seq=after, types=types, size=size,
+        after = exchange.start_position(conn, start) if start is not None else key.after_seq
+        return exchange.read_page(conn, partner_id=key.partner_id, after_seq=after, types=types, size=key.size,
                                   pseudonym_key=service.pseudonym_key)
 
     page = await service.database.read(read)
     # A checkpoint: resuming with startTimestamp=nextSetTimestamp (at or after, inclusive) may
     # repeat this page's last second, and misses nothing.
-    next_set = page.last_modified if page.last_modified is not None else timestamp
-    return JSONResponse({
+    next_set = page.last_modified if page.last_modified is not None else key.timestamp
+    body = JSONResponse({
         "count": len(page.records),
-        "nextPageToken": service.make_token(partner.id, page.after_seq, next_set, mask),
+        "nextPageToken": service.make_token(key.partner_id, page.after_seq, next_set, key.type_mask),
         "nextSetTimestamp": next_set,
         "hasMoreRecords": page.has_more,
         "hashRecords": page.records,
-    })
+    }).body
+    following = PageKey(key.partner_id, page.after_seq, next_set, key.type_mask, key.size) if page.has_more else None
+    return RenderedPage(bytes(body), following)
 
 
 # --- request bodies -------------------------------------------------------------------------------

@@ -18,18 +18,40 @@ import sqlite3
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Any
 
 import asyncpg
 from argon2 import PasswordHasher
 from sqlalchemy.engine import make_url
 
 from server import codes
-from server.db import create_engine
+from server.db import Database, create_engine
 from server.exchange import record_key
 from server.models import value_key
 from server.migrate import upgrade
+from server.partners import PartnerStore
 
 BANK_PIN = "7K3QX-M2VDR"
+
+
+def add_partner(url: str, name: str) -> dict[str, Any]:
+    """What `python -m server partners add NAME --json` prints (the store the CLI uses)."""
+
+    async def add() -> dict[str, Any]:
+        engine = create_engine(url)
+        try:
+            await upgrade(engine)
+        finally:
+            await engine.dispose()
+        database = Database(url)
+        try:
+            store = PartnerStore(database)
+            await store.start()
+            return (await store.add(name)).as_json()
+        finally:
+            await database.dispose()
+
+    return asyncio.run(add())
 
 
 def bank_value(kind: str, i: int) -> str:

@@ -30,7 +30,7 @@ from threatexchange.exchanges.clients.stopncii.api import (
 from threatexchange.exchanges.collab_config import CollaborationConfigBase
 from threatexchange.exchanges.impl.stop_ncii_api import StopNCIICheckpoint, StopNCIISignalExchangeAPI
 
-from partner_bank import BANK_PIN, seed_bank
+from partner_bank import BANK_PIN, add_partner, seed_bank
 from server import exchange
 from server.db import Database
 from server.errors import ApiError
@@ -45,22 +45,6 @@ VPDQ = json.dumps([f"{pdq_value(900 + i)},100,{i}.000" for i in range(3)])
 
 
 # --- helpers --------------------------------------------------------------------------------------
-
-
-def add_partner(url: str, name: str) -> dict[str, Any]:
-    """What `python -m server partners add NAME --json` prints (the store the CLI uses)."""
-
-    async def add() -> dict[str, Any]:
-        await migrate(url)
-        database = Database(url)
-        try:
-            store = PartnerStore(database)
-            await store.start()
-            return (await store.add(name)).as_json()
-        finally:
-            await database.dispose()
-
-    return asyncio.run(add())
 
 
 def client_for(server: LiveServer, keys: dict[str, Any], fetch_key: str | None = None) -> StopNCIIAPI:
