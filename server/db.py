@@ -203,15 +203,18 @@ class GroupCommit(Generic[Item, R]):
 _REUSE_PLANS = sqlalchemy.text("SET LOCAL plan_cache_mode = auto")
 
 
-def _swap(run: Callable[[Connection, list[Item]], list[R]], items: list[Item], conn: Connection) -> list[R]:
+def reuse_cached_plans(conn: Connection) -> None:
+    """From here to the end of this transaction, PostgreSQL may run statements on plans cached
+    from earlier runs (the server's connections otherwise plan every statement afresh: see
+    create_engine). For work that only inserts, or updates rows by key, where any plan is as good
+    as a new one and replanning each row of a batch costs a tenth or more of its throughput."""
     if conn.dialect.name == "postgresql":
-        # Group commits insert and update by key only, so a plan made once is as good as a new
-        # one; replanning each multi-row INSERT cost about a tenth of the creation throughput.
         conn.execute(_REUSE_PLANS)
+
+
+def _swap(run: Callable[[Connection, list[Item]], list[R]], items: list[Item], conn: Connection) -> list[R]:
+    reuse_cached_plans(conn)  # group commits insert and update by key only
     return run(conn, items)
-
-
-
 
 
 def _in_transaction(engine: Engine, work: Work[T]) -> T:

@@ -33,6 +33,7 @@ from sqlalchemy import BigInteger, LargeBinary, any_, bindparam, case, delete, s
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from .db import reuse_cached_plans
 from .models import case_hashes, exchange_counter, exchange_records, partner_feedback, partners, value_key
 
 ACTIVE, WITHDRAWN, DELETED = "Active", "Withdrawn", "Deleted"
@@ -323,6 +324,7 @@ def _store_feedback(conn: Connection, partner_id: int, moment: Any, feedback: di
     ordered = sorted(feedback)
     first, modified = _allocate(conn, len(ordered))
     statuses = _statuses(conn, [keys[record_id] for record_id in ordered])
+    reuse_cached_plans(conn)  # the rest updates by primary key, one execution per record
     conn.execute(_BUMP, [{"record_id": record_id, "new_status": statuses[keys[record_id]], "new_seq": first + number,
                           "new_modified": modified} for number, record_id in enumerate(ordered)])
 
