@@ -280,13 +280,14 @@ def test_cancel_drops_queued_files_and_stops_running_work_at_a_safe_point(
 
 def test_cancel_replaces_a_worker_stuck_in_one_long_python_call(
         one_worker_page: Callable[..., HashingPage], tmp_path: Path) -> None:
-    """A 48-MP photo on one worker is one long synchronous PDQ call with no safe point in it:
+    """A 64-MP photo on one worker is one long synchronous PDQ call with no safe point in it:
     after cancelGraceMs the worker is terminated and a fresh one booted, which then hashes the
-    file queued behind."""
-    page = one_worker_page(cancelGraceMs=300, lang="tr")
+    file queued behind. The call takes about a second here; the grace is short enough that it
+    cannot end within it however quickly this machine hashes (at 300 ms it once did)."""
+    page = one_worker_page(cancelGraceMs=50, lang="tr")
     rng = np.random.default_rng(48)
-    path = tmp_path / "forty-eight.png"
-    Image.fromarray(rng.integers(0, 256, size=(60, 80, 3), dtype=np.uint8)).resize((8000, 6000)).save(path, compress_level=1)
+    path = tmp_path / "sixty-four.png"
+    Image.fromarray(rng.integers(0, 256, size=(80, 80, 3), dtype=np.uint8)).resize((8000, 8000)).save(path, compress_level=1)
     after = IMAGES / "modes" / "L.png"
     first = page.choose([path, after])
     assert page.wait_state(first, ["hashing"], timeout_s=120) == "hashing"  # decoded; Python runs
