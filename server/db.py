@@ -43,11 +43,10 @@ R = TypeVar("R")
 Work = Callable[[Connection], T]
 
 
-def _sqlite_path(url: str) -> str | None:
+def _make_sqlite_directory(url: str) -> None:
     parsed = make_url(url)
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    return parsed.database
 
 
 def _sqlite_pragmas_and_begin(engine: Engine, begin: str) -> None:
@@ -71,7 +70,7 @@ def create_engine(url: str) -> AsyncEngine:
     migrations, command-line tools and tests; the server itself goes through `Database`."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        _sqlite_path(url)
+        _make_sqlite_directory(url)
         if parsed.drivername != "sqlite+aiosqlite":
             parsed = parsed.set(drivername="sqlite+aiosqlite")
         # hide_parameters: a database error must not put a case number into a log.
@@ -112,8 +111,7 @@ class Database:
         # Also for code that wants asyncio access (other modules, tools); writes made through it
         # on SQLite queue on the database lock like any other process's.
         self.engine: AsyncEngine = create_engine(url)
-        if self.is_sqlite:
-            _sqlite_path(url)
+        if self.is_sqlite:  # create_engine made the database's directory
             self._writer = _sqlite_sync_engine(url, begin="BEGIN IMMEDIATE", pool_size=1)
             self._reader = _sqlite_sync_engine(url, begin="BEGIN", pool_size=SQLITE_READERS)
             self._write_thread = ThreadPoolExecutor(1, thread_name_prefix="kalkan-sqlite-writer")
@@ -184,12 +182,12 @@ class GroupCommit(Generic[Item, R]):
             items = [item for item, _ in group]
             try:
                 outcomes: list[tuple[bool, Any]] = [(True, r) for r in await self._database.write(
-                    partial(_swap, self._run, items))]
+                    partial(_run_group, self._run, items))]
             except Exception:
                 outcomes = []
                 for item in items:
                     try:
-                        outcomes.append((True, (await self._database.write(partial(_swap, self._run, [item])))[0]))
+                        outcomes.append((True, (await self._database.write(partial(_run_group, self._run, [item])))[0]))
                     except Exception as exc:  # handed to the waiting request
                         outcomes.append((False, exc))
             for (_, done), (ok, value) in zip(group, outcomes):
@@ -212,7 +210,7 @@ def reuse_cached_plans(conn: Connection) -> None:
         conn.execute(_REUSE_PLANS)
 
 
-def _swap(run: Callable[[Connection, list[Item]], list[R]], items: list[Item], conn: Connection) -> list[R]:
+def _run_group(run: Callable[[Connection, list[Item]], list[R]], items: list[Item], conn: Connection) -> list[R]:
     reuse_cached_plans(conn)  # group commits insert and update by key only
     return run(conn, items)
 

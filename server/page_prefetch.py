@@ -30,10 +30,11 @@ T = TypeVar("T")
 
 
 class PageKey(NamedTuple):
-    """Everything a page's answer depends on, as its nextPageToken carries it (and the size)."""
+    """Everything a page's answer depends on, as its nextPageToken carries it (and the size).
+    A first page has no after_seq: it starts at the first change at or after `timestamp`."""
 
     partner_id: int
-    after_seq: int
+    after_seq: int | None
     timestamp: int
     type_mask: int
     size: int

@@ -36,6 +36,7 @@ from .errors import ApiError, InvalidField
 from .page_prefetch import PageKey, PagePrefetch
 from .partners import FUNCTION_HEADER, SUBSCRIPTION_HEADER, Partner, PartnerStore
 from .ratelimit import RateLimiter
+from .validation import json_object
 from .security import keyed
 
 PREFIX = "/v1"
@@ -179,28 +180,26 @@ async def fetch_hashes(request: Request, service: PartnerService, partner: Partn
     types = _signal_types(params.get("signalTypes"))
     mask = exchange.type_mask(types)
     token = params.get("nextPageToken") or None
-    rendered: RenderedPage | None = None
     if token:
         after_seq, timestamp = service.read_token(token, partner.id, mask)
         key = PageKey(partner.id, after_seq, timestamp, mask, size)
         rendered = await service.prefetch.take(key) or await _render_page(service, key, types)
     else:
-        rendered = await _render_page(service, PageKey(partner.id, -1, start, mask, size), types, start=start)
+        rendered = await _render_page(service, PageKey(partner.id, None, start, mask, size), types)
     following = rendered.next
     if following is not None:  # read it while the partner parses this one (server/page_prefetch.py)
         service.prefetch.start(following, partial(_render_page, service, following, types))
     return Response(rendered.body, media_type="application/json")
 
 
-async def _render_page(service: PartnerService, key: PageKey, types: tuple[str, ...], *,
-                       start: int | None = None) -> RenderedPage:
-    """The page `key` names, or with `start` the first page changed at or after that time."""
+async def _render_page(service: PartnerService, key: PageKey, types: tuple[str, ...]) -> RenderedPage:
+    """The page `key` names (with no after_seq: the first page changed at or after its timestamp)."""
 
     def read(conn: Connection) -> exchange.Page:
         if conn.dialect.name == "postgresql":
             # All of the page's reads in one snapshot: records, holders and feedback agree.
             conn.execution_options(isolation_level="REPEATABLE READ")
-        after = exchange.start_position(conn, start) if start is not None else key.after_seq
+        after = exchange.start_position(conn, key.timestamp) if key.after_seq is None else key.after_seq
         return exchange.read_page(conn, partner_id=key.partner_id, after_seq=after, types=types, size=key.size,
                                   pseudonym_key=service.pseudonym_key)
 
@@ -222,21 +221,8 @@ async def _render_page(service: PartnerService, key: PageKey, types: tuple[str, 
 # --- request bodies -------------------------------------------------------------------------------
 
 
-def _object(value: Any, field: str, allowed: tuple[str, ...], required: tuple[str, ...]) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise InvalidField(f"{field or 'the body'} must be a JSON object", field=field or None)
-    for name in value:
-        if name not in allowed:
-            where = f"{field}.{name}" if field else name
-            raise InvalidField(f"unknown field {name[:40]!r}; allowed: {', '.join(allowed)}", field=where)
-    for name in required:
-        if name not in value:
-            raise InvalidField(f"{name} is required", field=f"{field}.{name}" if field else name)
-    return value
-
-
 def _items(body: Any, list_field: str) -> list[Any]:
-    obj = _object(body, "", ("count", list_field), (list_field,))
+    obj = json_object(body, "", ("count", list_field), (list_field,))
     items = obj[list_field]
     if not isinstance(items, list) or not items:
         raise InvalidField(f"{list_field} must be a non-empty list", field=list_field)
@@ -299,8 +285,8 @@ async def submit_feedback(request: Request, service: PartnerService, partner: Pa
     parsed = []
     for index, item in enumerate(items):
         field = f"hashFeedbacks[{index}]"
-        obj = _object(item, field, ("hashValue", "feedbackValue", "tags", "signalType"),
-                      ("hashValue", "feedbackValue"))
+        obj = json_object(item, field, ("hashValue", "feedbackValue", "tags", "signalType"),
+                          ("hashValue", "feedbackValue"))
         only = _signal_type(obj["signalType"], f"{field}.signalType") if "signalType" in obj else None
         parsed.append((_candidates(obj["hashValue"], f"{field}.hashValue", only), _feedback(obj, field)))
     try:
@@ -318,8 +304,8 @@ async def submit_hashes(request: Request, service: PartnerService, partner: Part
     parsed = []
     for index, item in enumerate(items):
         field = f"hashRecords[{index}]"
-        obj = _object(item, field, ("signalType", "hashValue", "CSPFeedbacks", "lastModtimestamp"),
-                      ("signalType", "hashValue"))
+        obj = json_object(item, field, ("signalType", "hashValue", "CSPFeedbacks", "lastModtimestamp"),
+                          ("signalType", "hashValue"))
         name = _signal_type(obj["signalType"], f"{field}.signalType")
         if not isinstance(obj["hashValue"], str):
             raise InvalidField("hashValue must be a string", field=f"{field}.hashValue")
@@ -335,8 +321,8 @@ async def submit_hashes(request: Request, service: PartnerService, partner: Part
         if opinions:
             where = f"{field}.CSPFeedbacks[0]"
             # `source` is accepted and ignored: the source is always the calling partner's name.
-            given = _feedback(_object(opinions[0], where, ("feedbackValue", "tags", "source"),
-                                      ("feedbackValue",)), where)
+            given = _feedback(json_object(opinions[0], where, ("feedbackValue", "tags", "source"),
+                                          ("feedbackValue",)), where)
         parsed.append(((name, value), given))
     count = await service.database.write(
         partial(exchange.submit_hashes, partner_id=partner.id, moment=datetime.now(timezone.utc), items=parsed))

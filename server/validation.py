@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,17 +52,19 @@ def parse_json(body: bytes) -> Any:
         raise ApiError(f"The request body is not valid UTF-8 JSON: {error}", code="malformed_json") from None
 
 
-def _object(value: Any, field: str, allowed: set[str], required: set[str]) -> dict[str, Any]:
+def json_object(value: Any, field: str, allowed: Sequence[str], required: Sequence[str]) -> dict[str, Any]:
+    """`value` if it is a JSON object with only `allowed` fields and every `required` one (both
+    named in the order given: the refusal lists `allowed` and names the first missing field);
+    else InvalidField naming `field` ("" for the body) or the offending member."""
     if not isinstance(value, dict):
         raise InvalidField(f"{field or 'the body'} must be a JSON object", field=field or None)
     for name in value:
         if name not in allowed:
             where = f"{field}.{name}" if field else name
-            raise InvalidField(f"unknown field {name!r}; allowed: {', '.join(sorted(allowed))}", field=where)
-    for name in sorted(required):
+            raise InvalidField(f"unknown field {name[:40]!r}; allowed: {', '.join(allowed)}", field=where)
+    for name in required:
         if name not in value:
-            where = f"{field}.{name}" if field else name
-            raise InvalidField(f"{name} is required", field=where)
+            raise InvalidField(f"{name} is required", field=f"{field}.{name}" if field else name)
     return value
 
 
@@ -72,7 +75,7 @@ def _string(value: Any, field: str) -> str:
 
 
 def _hash(item: Any, field: str) -> HashInput:
-    obj = _object(item, field, {"signal_type", "value", "quality"}, {"signal_type", "value"})
+    obj = json_object(item, field, ("quality", "signal_type", "value"), ("signal_type", "value"))
     name = _string(obj["signal_type"], f"{field}.signal_type")
     try:
         signal = pyhash.signal_type(name)
@@ -128,7 +131,7 @@ def _pin(value: Any) -> str:
 
 
 def create_case(body: Any) -> CreateCase:
-    obj = _object(body, "", {"hashes", "language", "ref", "idempotency_key", "pin"}, {"hashes"})
+    obj = json_object(body, "", ("hashes", "idempotency_key", "language", "pin", "ref"), ("hashes",))
     language = obj.get("language", "tr")
     if language not in LANGUAGES:
         raise InvalidField(f"language must be one of {', '.join(LANGUAGES)}", field="language")
@@ -146,7 +149,8 @@ def create_case(body: Any) -> CreateCase:
 
 
 def credentials(body: Any, extra: set[str] = frozenset()) -> tuple[Credentials, dict[str, Any]]:
-    obj = _object(body, "", {"case_number", "pin", *extra}, {"case_number", "pin", *extra})
+    fields = tuple(sorted({"case_number", "pin", *extra}))
+    obj = json_object(body, "", fields, fields)
     return Credentials(_case_number(obj["case_number"]), _pin(obj["pin"])), obj
 
 
