@@ -114,8 +114,7 @@ def _one_of(column: Any, name: str, item_type: Any, dialect: str) -> Any:
 
 @dataclass(frozen=True)
 class _Statements:
-    holders: Any  # a type's case hashes among some values: value, status
-    page_holders: Any  # the same with case_id
+    holders: Any  # a type's case hashes among some values: value, case_id, status
     submitters: Any  # partners' own submissions among records: key_digest, feedback value
     find: Any  # records by key digest
     page_feedback: Any  # feedback on records: record_id, partner name, value, tags
@@ -141,8 +140,7 @@ def _sql(conn: Connection) -> _Statements:
     feedback = insert(partner_feedback)
     given = partner_feedback.c
     statements = _Statements(
-        holders=select(case_hashes.c.value, case_hashes.c.status).where(same_type, values),
-        page_holders=select(case_hashes.c.value, case_hashes.c.case_id, case_hashes.c.status).where(same_type, values),
+        holders=select(case_hashes.c.value, case_hashes.c.case_id, case_hashes.c.status).where(same_type, values),
         submitters=(select(exchange_records.c.key_digest, given.value)
                     .select_from(partner_feedback.join(exchange_records, exchange_records.c.id == given.record_id))
                     .where(_one_of(exchange_records.c.key_digest, "digests", LargeBinary(), dialect),
@@ -223,7 +221,7 @@ def _statuses(conn: Connection, keys: Sequence[Key]) -> dict[Key, str]:
         by_type.setdefault(signal_type, []).append(value)
     for signal_type, values in by_type.items():
         for chunk in _chunks(values):
-            for value, status in conn.execute(_sql(conn).holders, {"signal_type": signal_type,
+            for value, _, status in conn.execute(_sql(conn).holders, {"signal_type": signal_type,
                                                                   "value_keys": [value_key(v) for v in chunk]}):
                 held.add((signal_type, value))
                 if status == "active":
@@ -379,7 +377,7 @@ def read_page(conn: Connection, *, partner_id: int, after_seq: int, types: Colle
     pseudonyms: dict[int, str] = {}  # cases often hold several hashes: one keyed hash per case
     for signal_type, values in by_type.items():
         for chunk in _chunks(values, _PAGE_CHUNK):
-            for value, case_id, status in conn.execute(_sql(conn).page_holders, {"signal_type": signal_type,
+            for value, case_id, status in conn.execute(_sql(conn).holders, {"signal_type": signal_type,
                                                                        "value_keys": [value_key(v) for v in chunk]}):
                 pseudonym = pseudonyms.get(case_id)
                 if pseudonym is None:

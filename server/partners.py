@@ -126,13 +126,15 @@ class PartnerStore:
 
     # -- the operator's side ------------------------------------------------------------------
 
-    def _issue(self, partner_id: int, name: str, moment: datetime) -> tuple[IssuedKeys, list[dict[str, Any]]]:
+    def _issue(self, conn: Connection, partner_id: int, name: str, moment: datetime) -> IssuedKeys:
+        """New keys for the partner, stored as keyed hashes; the keys themselves are returned once."""
         keys = IssuedKeys(name, new_key(), {endpoint: new_key() for endpoint in ENDPOINTS})
         rows = [{"key_hash": self.key_hash(keys.subscription_key), "partner_id": partner_id,
                  "purpose": SUBSCRIPTION, "created_at": moment}]
         rows += [{"key_hash": self.key_hash(key), "partner_id": partner_id, "purpose": endpoint, "created_at": moment}
                  for endpoint, key in keys.function_keys.items()]
-        return keys, rows
+        conn.execute(partner_keys.insert(), rows)
+        return keys
 
     async def add(self, name: str) -> IssuedKeys:
         name = check_name(name)
@@ -147,9 +149,7 @@ class PartnerStore:
             partner_id = conn.execute(partners.insert().values(
                 name=name, status="active", created_at=moment, keys_issued_at=moment)
                 .returning(partners.c.id)).scalar_one()
-            keys, rows = self._issue(partner_id, name, moment)
-            conn.execute(partner_keys.insert(), rows)
-            return keys
+            return self._issue(conn, partner_id, name, moment)
 
         return await self.db.write(add)
 
@@ -162,8 +162,7 @@ class PartnerStore:
             if partner.status != "active":
                 raise PartnerError(f"partner {partner.name!r} is revoked; add it again under a new name")
             conn.execute(delete(partner_keys).where(partner_keys.c.partner_id == partner.id))
-            keys, rows = self._issue(partner.id, partner.name, moment)
-            conn.execute(partner_keys.insert(), rows)
+            keys = self._issue(conn, partner.id, partner.name, moment)
             conn.execute(update(partners).where(partners.c.id == partner.id).values(keys_issued_at=moment))
             return keys
 

@@ -25,11 +25,11 @@ from argon2 import PasswordHasher
 from sqlalchemy.engine import make_url
 
 from server import codes
-from server.db import Database, create_engine
+from server.db import Database
 from server.exchange import record_key
 from server.models import value_key
-from server.migrate import upgrade
 from server.partners import PartnerStore
+from server_client import migrate
 
 BANK_PIN = "7K3QX-M2VDR"
 
@@ -38,11 +38,7 @@ def add_partner(url: str, name: str) -> dict[str, Any]:
     """What `python -m server partners add NAME --json` prints (the store the CLI uses)."""
 
     async def add() -> dict[str, Any]:
-        engine = create_engine(url)
-        try:
-            await upgrade(engine)
-        finally:
-            await engine.dispose()
+        await migrate(url)
         database = Database(url)
         try:
             store = PartnerStore(database)
@@ -86,7 +82,7 @@ def seed_bank(url: str, cases: int, hashes_per_case: int) -> Bank:
     """Migrate the database at `url` and fill it with a bank of cases*hashes_per_case records.
     Call it before any case exists (case and hash ids start at 1)."""
     bank = plan_bank(cases, hashes_per_case)
-    asyncio.run(_migrate(url))
+    asyncio.run(migrate(url))
     pin_hash = PasswordHasher(time_cost=1, memory_cost=2048, parallelism=1).hash(BANK_PIN)
     moment = datetime.now(timezone.utc)
     if make_url(url).get_backend_name() == "sqlite":
@@ -94,14 +90,6 @@ def seed_bank(url: str, cases: int, hashes_per_case: int) -> Bank:
     else:
         asyncio.run(_seed_postgresql(url, bank, pin_hash, moment))
     return bank
-
-
-async def _migrate(url: str) -> None:
-    engine = create_engine(url)
-    try:
-        await upgrade(engine)
-    finally:
-        await engine.dispose()
 
 
 def _rows(bank: Bank, pin_hash: str, moment: datetime, first_seq: int, stamp: int):  # type: ignore[no-untyped-def]

@@ -8,20 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from server_harness import LiveServer, sqlite_url
+from server_harness import LiveServer
+from web_harness import sqlite_web_server
 
 DIST = Path(__file__).resolve().parent.parent / "web" / "dist"
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    root = tmp_path_factory.mktemp("assets-server")
-    live = LiveServer(sqlite_url(root / "kalkan.db"), data_dir=root / "data", log_dir=root)
-    live.start()
-    try:
+    with sqlite_web_server(tmp_path_factory.mktemp("assets-server")) as live:
         yield live
-    finally:
-        live.stop()
 
 
 @pytest.fixture(scope="module")

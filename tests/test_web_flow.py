@@ -38,8 +38,8 @@ from PIL import Image
 from playwright.sync_api import Browser, BrowserContext, Page, Route
 
 from server import i18n
-from server_harness import LiveServer, sqlite_url
-from web_harness import CORPUS, Recorder
+from server_harness import LiveServer
+from web_harness import CORPUS, Recorder, sqlite_web_server
 
 IMAGES = CORPUS / "images"
 VIDEOS = CORPUS / "videos"
@@ -60,14 +60,9 @@ PIN = re.compile(r"[0-9A-HJKMNP-TV-Z]{5}-[0-9A-HJKMNP-TV-Z]{5}")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """One server for the module, on a SQLite file the tests read to count cases."""
     root = tmp_path_factory.mktemp("flow-server")
-    live = LiveServer(sqlite_url(root / "kalkan.db"), data_dir=root / "data", log_dir=root,
-                      env={"KALKAN_RATE_LIMIT_PER_MINUTE": "0"})
-    live.db_path = root / "kalkan.db"  # type: ignore[attr-defined]
-    live.start()
-    try:
+    with sqlite_web_server(root, env={"KALKAN_RATE_LIMIT_PER_MINUTE": "0"}) as live:
+        live.db_path = root / "kalkan.db"
         yield live
-    finally:
-        live.stop()
 
 
 @pytest.fixture
@@ -238,17 +233,23 @@ def assert_private(recorder: Recorder, server: LiveServer, chosen: Sequence[Path
 # --- tests -----------------------------------------------------------------------------------------
 
 
+def recorded_flow(context: BrowserContext, server: LiveServer, lang: str) -> tuple[Page, Recorder, Flow]:
+    """A new page in `context`, every request of the context and page recorded, and the flow's
+    driver on it in `lang`."""
+    recorder = Recorder()
+    recorder.attach(context)
+    page = context.new_page()
+    recorder.watch(page)
+    return page, recorder, Flow(page, server, lang)
+
+
 @pytest.mark.parametrize("lang", ["tr", "en"])
 def test_whole_flow(context: BrowserContext, server: LiveServer, lang: str, tmp_path: Path) -> None:
     """Landing -> eligibility (the under-18 route and back) -> photos and a video -> consent ->
     case number and PIN (copy, download, print) -> case page; the case the server stored holds
     exactly the hashes the consent step showed, with the language and the helpline's ref."""
     context.grant_permissions(["clipboard-read", "clipboard-write"])
-    recorder = Recorder()
-    recorder.attach(context)
-    page = context.new_page()
-    recorder.watch(page)
-    flow = Flow(page, server, lang)
+    page, recorder, flow = recorded_flow(context, server, lang)
     text = i18n.TEXT
 
     # 1. Landing: keeps ?lang= and ?ref= into the flow.
@@ -379,11 +380,7 @@ def test_whole_flow(context: BrowserContext, server: LiveServer, lang: str, tmp_
 def test_under_18_route_and_refusals(context: BrowserContext, server: LiveServer) -> None:
     """No age chosen, not in the images, not intimate: each refused with a plain reason; under 18
     leads to Take It Down as a plain link (nothing requested from there, nothing booted here)."""
-    recorder = Recorder()
-    recorder.attach(context)
-    page = context.new_page()
-    recorder.watch(page)
-    flow = Flow(page, server, "en")
+    page, recorder, flow = recorded_flow(context, server, "en")
     flow.open()
     refusals = [({"age": None}, "flow_elig_need_age", "age-adult"),
                 ({"age": "adult", "in_images": False}, "flow_elig_need_self", "in-images"),
@@ -446,11 +443,7 @@ def test_landing_keeps_language_and_referral(server: LiveServer) -> None:
 
 def test_low_detail_photos_are_warned_and_not_sent_removing_and_cancelling(
         context: BrowserContext, server: LiveServer, tmp_path: Path) -> None:
-    recorder = Recorder()
-    recorder.attach(context)
-    page = context.new_page()
-    recorder.watch(page)
-    flow = Flow(page, server, "tr")
+    page, recorder, flow = recorded_flow(context, server, "tr")
     flow.open()
     flow.confirm_eligibility()
     flow.expect_step("files")
@@ -706,11 +699,7 @@ def test_add_photos_to_a_case_from_the_case_page(context: BrowserContext, server
     loosely) adds exactly the hashes consent showed; back to the case page by POST."""
     lang = "en"
     text = i18n.TEXT
-    recorder = Recorder()
-    recorder.attach(context)
-    page = context.new_page()
-    recorder.watch(page)
-    flow = Flow(page, server, lang)
+    page, recorder, flow = recorded_flow(context, server, lang)
     case = new_case(server, lang)
 
     page.goto(server.url(f"/case?lang={lang}"))
@@ -806,11 +795,7 @@ def test_add_mode_refusals_and_a_lost_answer(context: BrowserContext, server: Li
     again: nothing added twice); the other cases are left as they were."""
     lang = "tr"
     text = i18n.TEXT
-    recorder = Recorder()
-    recorder.attach(context)
-    page = context.new_page()
-    recorder.watch(page)
-    flow = Flow(page, server, lang)
+    page, recorder, flow = recorded_flow(context, server, lang)
     withdrawn = new_case(server, lang)
     assert api(server, "/api/cases/withdraw", {"case_number": withdrawn["case_number"], "pin": withdrawn["pin"]}).status_code == 200
     full = new_case(server, lang, count=5000)

@@ -253,11 +253,12 @@ class CountingProxy:
 
 
 @contextmanager
-def sqlite_web_server(root: Path) -> Iterator[Any]:
-    """A real server on loopback over SQLite in `root`, for a module of browser tests."""
+def sqlite_web_server(root: Path, env: dict[str, str] | None = None) -> Iterator[Any]:
+    """A real server on loopback over SQLite in `root` (the database file: `root / "kalkan.db"`),
+    for a module of browser tests; `env` adds settings (KALKAN_...)."""
     from server_harness import LiveServer, sqlite_url
 
-    server = LiveServer(sqlite_url(root / "kalkan.db"), data_dir=root / "data", log_dir=root)
+    server = LiveServer(sqlite_url(root / "kalkan.db"), data_dir=root / "data", log_dir=root, env=env)
     server.start()
     try:
         yield server

@@ -306,18 +306,24 @@ function failureMessage(outcome) {
   return t("flow_err_rejected", { detail: outcome.field ? `${outcome.code}: ${outcome.field}` : outcome.code });
 }
 
-async function submit() {
-  if (state.sending) return;
-  if (MODE === "add") return submitAdd();
+/** Refuses to send without consent (says so and moves there); else marks the page as sending. */
+function beginSending() {
   if (!consentBox.checked) {
     showSubmitError(t("flow_consent_need"), { retry: false, kind: "consent" });
     consentBox.focus();
-    return;
+    return false;
   }
   setSending(true);
   submitButton.disabled = true;
   retryButton.disabled = true;
   sending.textContent = t("flow_submitting");
+  return true;
+}
+
+async function submit() {
+  if (state.sending) return;
+  if (MODE === "add") return submitAdd();
+  if (!beginSending()) return;
   const outcome = await openCase(state.request); // the same body and key on every retry
   setSending(false);
   submitButton.disabled = false;
@@ -415,15 +421,7 @@ async function submitAdd() {
   markInvalid();
   caseNumberInput.value = caseNumber;
   pinInput.value = pin;
-  if (!consentBox.checked) {
-    showSubmitError(t("flow_consent_need"), { retry: false, kind: "consent" });
-    consentBox.focus();
-    return;
-  }
-  setSending(true);
-  submitButton.disabled = true;
-  retryButton.disabled = true;
-  sending.textContent = t("flow_submitting");
+  if (!beginSending()) return;
   const outcome = await addToCase({ case_number: caseNumber, pin, hashes: state.hashes });
   setSending(false);
   submitButton.disabled = false;
