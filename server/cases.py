@@ -2,9 +2,10 @@
 
 The database work is plain synchronous functions of a SQLAlchemy Connection, run by
 server/db.py's Database (in threads on SQLite, on the event loop on PostgreSQL). Every write is
-one transaction (on SQLite, creations may share one: group commit); a response is only sent after
-its commit, so what a client was told exists does exist. PINs are checked with argon2id outside transactions (they take a few
-milliseconds) and wrong ones are counted in the database, where every worker sees them.
+one transaction (creations arriving together share one: group commit); a response is only sent
+after its commit, so what a client was told exists does exist. PINs are checked with argon2id
+outside transactions (they take a few milliseconds) and wrong ones are counted in the database,
+where every worker sees them.
 """
 
 from __future__ import annotations
