@@ -97,17 +97,25 @@ def worker_config(app: Any) -> dict[str, Any]:
     }
 
 
+def _worker_script(config: dict[str, Any]) -> str:
+    """The script /sw.js sends: its config, then the built worker; read once per version."""
+    if _version_cache.get("script_version") != config["version"]:
+        source = (assets.DIST / assets.manifest()["files"][WORKER_LOGICAL_NAME]).read_text()
+        _version_cache["script"] = f"self.KALKAN_OFFLINE = {json.dumps(config, separators=(',', ':'))};\n{source}"
+        _version_cache["script_version"] = config["version"]
+    return str(_version_cache["script"])
+
+
 async def service_worker(request: Request) -> Response:
     try:
         config = worker_config(request.app)
-        source = (assets.DIST / assets.manifest()["files"][WORKER_LOGICAL_NAME]).read_text()
+        etag = f'"{config["version"]}"'
+        headers = {"Cache-Control": f"max-age={SCRIPT_MAX_AGE_SECONDS}", "ETag": etag}
+        if etag in request.headers.get("if-none-match", ""):
+            return Response(status_code=304, headers=headers)
+        body = _worker_script(config)
     except (assets.AssetsNotBuilt, KeyError, FileNotFoundError):
         return Response(status_code=404, headers={"Cache-Control": "no-store"})
-    etag = f'"{config["version"]}"'
-    headers = {"Cache-Control": f"max-age={SCRIPT_MAX_AGE_SECONDS}", "ETag": etag}
-    if etag in request.headers.get("if-none-match", ""):
-        return Response(status_code=304, headers=headers)
-    body = f"self.KALKAN_OFFLINE = {json.dumps(config, separators=(',', ':'))};\n{source}"
     return Response(body, media_type="text/javascript; charset=utf-8", headers=headers)
 
 

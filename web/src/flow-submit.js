@@ -92,9 +92,9 @@ export async function openCase(body) {
   if (status === 201 && answer && answer.case_number && answer.pin) return { ok: true, case: answer };
   const error = answer?.error ?? {};
   if (status === 429) return { ok: false, kind: "rate_limited", retryAfter: error.retry_after };
-  if (status >= 500 || !answer) return { ok: false, kind: "server" };
-  if (error.code === "idempotency_key_reused") forget(); // a fresh key next time
-  return { ok: false, kind: "rejected", code: error.code ?? `http_${status}`, field: error.field };
+  const failed = failure(status, answer);
+  if (failed.code === "idempotency_key_reused") forget(); // a fresh key next time
+  return failed;
 }
 
 /**
@@ -115,7 +115,14 @@ export async function addToCase(body) {
     const retryAfter = Number(error.retry_after ?? headers.get("Retry-After")) || null;
     return { ok: false, kind: error.code === "locked" ? "locked" : "rate_limited", retryAfter };
   }
+  return failure(status, answer);
+}
+
+/** Any other answer: the server's trouble (5xx, or no JSON), or a rejection with the API's code
+ * and field. */
+function failure(status, answer) {
   if (status >= 500 || !answer) return { ok: false, kind: "server" };
+  const error = answer.error ?? {};
   return { ok: false, kind: "rejected", code: error.code ?? `http_${status}`, field: error.field };
 }
 

@@ -12,7 +12,6 @@
 //      RGBA bytes cut into `bands` row bands (transferred, not copied) for `sums` on any worker.
 //   sums   {data, width, height, row_start, row_stop}  -> JSON text of the band's exact sums
 //   finish {bands, width, height}                       -> {hash, quality} from all bands' sums
-//   md5    {file, job, chunkSize}                       -> {md5}: streamed, constant memory
 //   video  {file, job}        -> {md5, vpdq: {signal, frames, frameRate, codec, width, height}
 //      | null, vpdqError: {code, detail} | null, timings}: MD5 streamed, then vPDQ from frames
 //      decoded with WebCodecs (video.js); a video this browser cannot decode still gets its MD5.
@@ -182,17 +181,11 @@ const ops = {
     return { result: JSON.parse(glue.finish(bands, width, height)) };
   },
 
-  async md5({ file, job, chunkSize = 1 << 20 }, { progress, checkpoint }) {
-    if (file.size === 0) throw new HashError("empty");
-    await ready;
-    return { result: { md5: await streamMd5(file, job, chunkSize, progress, checkpoint) } };
-  },
-
   async video({ file, job }, { progress, checkpoint }) {
     if (file.size === 0) throw new HashError("empty");
     await ready;
     const t0 = performance.now();
-    const md5 = await streamMd5(file, job, 1 << 20, progress, checkpoint);
+    const md5 = await streamMd5(file, job, progress, checkpoint);
     const t1 = performance.now();
     let vpdq = null;
     let vpdqError = null;
@@ -217,19 +210,21 @@ const ops = {
   },
 };
 
-async function streamMd5(file, job, chunkSize, progress, checkpoint) {
+const MD5_CHUNK = 1 << 20; // bytes read at a time: constant memory, a safe point between reads
+
+async function streamMd5(file, job, progress, checkpoint) {
   glue.md5_start(job);
   try {
-    for (let offset = 0; offset < file.size; offset += chunkSize) {
+    for (let offset = 0; offset < file.size; offset += MD5_CHUNK) {
       checkpoint();
       let chunk;
       try {
-        chunk = new Uint8Array(await file.slice(offset, offset + chunkSize).arrayBuffer());
+        chunk = new Uint8Array(await file.slice(offset, offset + MD5_CHUNK).arrayBuffer());
       } catch (err) {
         throw new HashError("read_failed", {}, String(err));
       }
       glue.md5_update(job, chunk);
-      progress({ stage: "hashing", done: Math.min(offset + chunkSize, file.size), total: file.size });
+      progress({ stage: "hashing", done: Math.min(offset + MD5_CHUNK, file.size), total: file.size });
     }
     return glue.md5_finish(job);
   } catch (err) {

@@ -11,7 +11,7 @@ import { message } from "./messages.js";
 import { imageDimensions, sniff } from "./sniff.js";
 
 const WORKER_URL = new URL("./hash-worker.js", import.meta.url);
-export const MAX_PIXELS = 100_000_000; // as pyhash.images: no device hashes more than this
+const MAX_PIXELS = 100_000_000; // as pyhash.images: no device hashes more than this
 // Peak memory while one photo is hashed is about 16 bytes a pixel (the decoded bitmap, the
 // canvas, the RGBA read back, Python's copy). A device may spend a fifth of its memory on it.
 const BYTES_PER_PIXEL = 16;

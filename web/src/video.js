@@ -41,7 +41,7 @@ function yuvToRgb(data, layout, format, width, height) {
   let o = 0;
   for (let y = 0; y < height; y++) {
     const yRow = yl.offset + y * yl.stride;
-    const cRow = (nv12 ? ul.offset : ul.offset) + (y >> 1) * ul.stride;
+    const cRow = ul.offset + (y >> 1) * ul.stride;
     const vRow = nv12 ? cRow : vl.offset + (y >> 1) * vl.stride;
     for (let x = 0; x < width; x++) {
       const luma = (data[yRow + x] - 16) * CY;
@@ -88,8 +88,8 @@ async function readSamples(file, samples, from) {
 }
 
 /**
- * Decodes the video in `file` and feeds its frames to `builder` ({start(frameRate, width,
- * height), wants(seconds) -> bool, skip(), add(data, width, height, channels, seconds)}).
+ * Decodes the video in `file` and feeds its frames to `builder` ({start(frameRate),
+ * wants(seconds) -> bool, skip(), add(data, width, height, channels, seconds)}).
  * checkpoint() throws to cancel; progress({done, total}) after each frame. Returns
  * {codec, width, height, frameRate, frames (decoded)}. Throws VideoError.
  */
@@ -154,7 +154,7 @@ export async function decodeVideoFrames(file, builder, { checkpoint = () => {}, 
         const rect = frame.visibleRect;
         if (!started) {
           ({ width, height } = rect);
-          builder.start(track.frameRate, width, height);
+          builder.start(track.frameRate);
           started = true;
         }
         const seconds = frame.timestamp / 1e6;

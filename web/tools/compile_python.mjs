@@ -52,7 +52,7 @@ with zipfile.ZipFile("/tmp/in.zip") as source, zipfile.ZipFile("/tmp/out.zip", "
         if name.endswith(".py"):
             tree = StripDocstrings().visit(ast.parse(data, filename=name))
             code = compile(tree, name, "exec", dont_inherit=True, optimize=0)
-            data = importlib.util.MAGIC_NUMBER + HASH_BASED_UNCHECKED + importlib.util.source_hash(source.read(name)) \\
+            data = importlib.util.MAGIC_NUMBER + HASH_BASED_UNCHECKED + importlib.util.source_hash(data) \\
                 + marshal.dumps(code)
             source_bytes += info.file_size
             compiled_bytes += len(data)
