@@ -33,25 +33,24 @@ function $(selector, within = root) {
 const MODE = new URLSearchParams(location.search).get("mode") === "add" ? "add" : "new";
 root.dataset.mode = MODE;
 for (const element of root.querySelectorAll("[data-only]")) element.hidden = element.dataset.only !== MODE;
-if (MODE === "add") {
-  const link = document.querySelector("header a.lang"); // the language switch keeps the mode
-  if (link) {
+
+/** Sets `name` to `value` in each link's query, keeping the rest of it. */
+function setParam(links, name, value) {
+  for (const link of links) {
+    if (!link) continue;
     const url = new URL(link.href);
-    url.searchParams.set("mode", "add");
+    url.searchParams.set(name, value);
     link.href = url.pathname + url.search;
   }
 }
 
+if (MODE === "add") setParam([document.querySelector("header a.lang")], "mode", "add"); // the language switch keeps the mode
+
 if (ref) {
   root.dataset.ref = ref;
-  const startNew = $("[data-testid=start-new-case]");
-  startNew.href = `${startNew.pathname}${startNew.search}&ref=${ref}`;
+  setParam([$("[data-testid=start-new-case]")], "ref", ref);
   $("[data-testid=consent-ref]").textContent = ref;
-  for (const link of document.querySelectorAll("header a.brand, header a.lang")) { // keep it on a language switch
-    const url = new URL(link.href);
-    url.searchParams.set("ref", ref);
-    link.href = url.pathname + url.search;
-  }
+  setParam(document.querySelectorAll("header a.brand, header a.lang"), "ref", ref); // kept on a language switch
 }
 
 // Tests (and anyone curious) can see that nothing was blocked by the CSP, here or in the workers.

@@ -24,22 +24,34 @@ function u64(view, at) {
   return value;
 }
 
+/** The box header at `at`: {type, size (header included), header (its length)}; `remaining` is
+ * how many bytes the parent (or the file) has from `at` on, which a size of 0 means. */
+function boxHeader(view, at, remaining) {
+  let size = view.getUint32(at);
+  const type = fourcc(view, at + 4);
+  let header = 8;
+  if (size === 1) {
+    if (remaining < 16 || view.byteLength < at + 16) throw new Mp4Error("damaged", `box ${type} is cut short`);
+    size = u64(view, at + 8);
+    header = 16;
+  } else if (size === 0) {
+    size = remaining;
+  }
+  if (size < header) throw new Mp4Error("damaged", `box ${type} has size ${size}`);
+  return { type, size, header };
+}
+
+/** An mvhd's or mdhd's timescale: after version and flags, then creation and modification
+ * times (64-bit in version 1, else 32-bit). */
+const timescaleOf = (view, box) => view.getUint32(box.start + (view.getUint8(box.start) === 1 ? 20 : 12));
+
 /** Child boxes of the box content view[start, end): [{type, start (content), end}]. */
 function children(view, start, end) {
   const boxes = [];
   let pos = start;
   while (pos + 8 <= end) {
-    let size = view.getUint32(pos);
-    const type = fourcc(view, pos + 4);
-    let header = 8;
-    if (size === 1) {
-      if (pos + 16 > end) throw new Mp4Error("damaged", `box ${type} is cut short`);
-      size = u64(view, pos + 8);
-      header = 16;
-    } else if (size === 0) {
-      size = end - pos;
-    }
-    if (size < header || pos + size > end) throw new Mp4Error("damaged", `box ${type} overruns its parent`);
+    const { type, size, header } = boxHeader(view, pos, end - pos);
+    if (pos + size > end) throw new Mp4Error("damaged", `box ${type} overruns its parent`);
     boxes.push({ type, start: pos + header, end: pos + size });
     pos += size;
   }
@@ -62,20 +74,12 @@ async function readMoov(file) {
   let sawFtyp = false;
   for (let boxes = 0; pos + 8 <= file.size && boxes < 10000; boxes++) {
     const head = new DataView(await file.slice(pos, pos + 16).arrayBuffer());
-    let size = head.getUint32(0);
     const type = fourcc(head, 4);
     if (boxes === 0 && !["ftyp", "moov", "mdat", "free", "skip", "wide", "pnot"].includes(type)) {
       throw new Mp4Error("not_mp4", `first box is ${JSON.stringify(type)}`);
     }
     sawFtyp ||= type === "ftyp";
-    let header = 8;
-    if (size === 1) {
-      size = u64(head, 8);
-      header = 16;
-    } else if (size === 0) {
-      size = file.size - pos;
-    }
-    if (size < header) throw new Mp4Error("damaged", `box ${type} at ${pos} has size ${size}`);
+    const { size, header } = boxHeader(head, 0, file.size - pos);
     if (type === "moov") {
       if (size > MAX_MOOV_BYTES) throw new Mp4Error("damaged", `moov of ${size} bytes`);
       if (pos + size > file.size) throw new Mp4Error("damaged", "the file is cut short inside its index (moov)");
@@ -286,14 +290,14 @@ function editWindow(view, trak, movieTimescale, mediaTimescale) {
 export async function readVideoTrack(file) {
   const { view, box: moov } = await readMoov(file);
   const mvhd = child(view, moov, "mvhd");
-  const movieTimescale = mvhd ? view.getUint32(mvhd.start + (view.getUint8(mvhd.start) === 1 ? 20 : 12)) : 1000;
+  const movieTimescale = mvhd ? timescaleOf(view, mvhd) : 1000;
   const fragmented = Boolean(child(view, moov, "mvex"));
   for (const trak of children(view, moov.start, moov.end).filter((b) => b.type === "trak")) {
     const mdia = child(view, trak, "mdia");
     const hdlr = mdia && child(view, mdia, "hdlr");
     if (!hdlr || fourcc(view, hdlr.start + 8) !== "vide") continue;
     const mdhd = child(view, mdia, "mdhd");
-    const timescale = view.getUint32(mdhd.start + (view.getUint8(mdhd.start) === 1 ? 20 : 12));
+    const timescale = timescaleOf(view, mdhd);
     const stbl = path(view, mdia, "minf", "stbl");
     const stsd = stbl && child(view, stbl, "stsd");
     if (!stsd || !timescale) throw new Mp4Error("damaged", "video track without sample description");
