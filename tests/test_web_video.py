@@ -139,8 +139,7 @@ def test_cancelling_a_video_stops_its_decoding_between_frames(browser: Browser, 
         page.open(workers=1, cancelGraceMs=600_000)
         video, photo = VIDEOS / "chair-orig-22-sd-bar.mp4", CORPUS / "images" / "modes" / "L.png"
         first = page.choose([video, photo])
-        assert page.wait_state(first, ["frames"]) == "frames"
-        page.item(first).locator("[data-testid=file-cancel]").click()
+        page.cancel_in_state(first, "frames")
         cancelled, after = page.wait_results(first, 2, timeout_s=60)
         assert cancelled.error_code == "cancelled"
         assert after.state == "done" and after.hashes[0]["signal_type"] == "pdq"

@@ -120,6 +120,27 @@ class HashingPage:
         assert found is not None
         return str(found.get_attribute("data-state"))
 
+    def cancel_in_state(self, index: int, state: str) -> None:
+        """Clicks result item `index`'s Cancel button from inside the page as soon as the item is
+        in `state` (now or later). A click from here lands only after a round trip, by which time a
+        fast machine may have left the state: CI once finished photos before such a click.
+        The item's state right after the click is kept in its data-state-after-cancel."""
+        self.page.evaluate("""([index, state]) => {
+            const item = () => document.querySelector(`[data-testid=file-result][data-index='${index}']`);
+            const cancelIfThere = () => {
+                const element = item();
+                if (element?.dataset.state !== state) return false;
+                element.querySelector("[data-testid=file-cancel]").click();
+                // What the person sees once the click's promise callbacks have run, before any
+                // worker message or timer: data-state-after-cancel.
+                setTimeout(() => { element.dataset.stateAfterCancel = element.dataset.state; }, 0);
+                return true;
+            };
+            if (cancelIfThere()) return;
+            const observer = new MutationObserver(() => { if (cancelIfThere()) observer.disconnect(); });
+            observer.observe(document.body, { subtree: true, childList: true, attributes: true, attributeFilter: ["data-state"] });
+        }""", [index, state])
+
     def wait_results(self, first: int, count: int, timeout_s: float = 180) -> list[FileResult]:
         deadline = time.monotonic() + timeout_s
         terminal = self.page.locator(TERMINAL)
