@@ -39,7 +39,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, Route
 
 from server import i18n
 from server_harness import LiveServer
-from web_harness import CORPUS, Recorder, sqlite_web_server
+from web_harness import CORPUS, Recorder, click_when_present, sqlite_web_server
 
 IMAGES = CORPUS / "images"
 VIDEOS = CORPUS / "videos"
@@ -492,16 +492,8 @@ def test_low_detail_photos_are_warned_and_not_sent_removing_and_cancelling(
     big = [tmp_path / "buyuk-1.png", tmp_path / "buyuk-2.png"]
     for number, path in enumerate(big):
         Image.effect_noise((3000, 2500), 40 + number).convert("RGB").save(path, compress_level=1)
-    # A fast machine fingerprints these in a few hundred ms, sooner than Playwright's click can
-    # land (CI lost that race once), so the page itself presses Stop the moment the button shows:
-    # still a real click on the real button, while both photos are surely in the workers.
-    page.evaluate("""() => {
-        const button = document.querySelector("[data-testid=cancel-hashing]");
-        const observer = new MutationObserver(() => {
-            if (!button.hidden) { observer.disconnect(); button.click(); }
-        });
-        observer.observe(button, { attributes: true, attributeFilter: ["hidden"] });
-    }""")
+    # Stop is pressed from inside the page the moment it shows: both photos surely still in the workers.
+    click_when_present(page, "[data-testid=cancel-hashing]:not([hidden])")
     flow.control("file-input").set_input_files(big)
     flow.wait_hashed()
     assert [i["name"] for i in flow.items()] == [flat.name, good.name]

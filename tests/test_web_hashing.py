@@ -291,8 +291,9 @@ def test_cancel_replaces_a_worker_stuck_in_one_long_python_call(
     after = IMAGES / "modes" / "L.png"
     first = page.choose([path, after])
     page.cancel_in_state(first, "hashing")  # decoded; Python runs
-    page.item(first).and_(page.page.locator("[data-state-after-cancel]")).wait_for(state="attached", timeout=120_000)
-    assert page.item(first).get_attribute("data-state-after-cancel") == "error"  # the person hears at once
+    page.page.wait_for_selector(f"[data-testid=file-result][data-index='{first}'][data-state-after-click]",
+                                state="attached", timeout=120_000)
+    assert page.item(first).get_attribute("data-state-after-click") == "error"  # the person hears at once
     cancelled, later = page.wait_results(first, 2, timeout_s=180)
     assert cancelled.error_code == "cancelled" and "İptal edildi" in (cancelled.error_text or "")
     assert later.state == "done" and later.hash("displayed")["value"] == cpython_hash(after).hash

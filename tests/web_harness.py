@@ -121,25 +121,11 @@ class HashingPage:
         return str(found.get_attribute("data-state"))
 
     def cancel_in_state(self, index: int, state: str) -> None:
-        """Clicks result item `index`'s Cancel button from inside the page as soon as the item is
-        in `state` (now or later). A click from here lands only after a round trip, by which time a
-        fast machine may have left the state: CI once finished photos before such a click.
-        The item's state right after the click is kept in its data-state-after-cancel."""
-        self.page.evaluate("""([index, state]) => {
-            const item = () => document.querySelector(`[data-testid=file-result][data-index='${index}']`);
-            const cancelIfThere = () => {
-                const element = item();
-                if (element?.dataset.state !== state) return false;
-                element.querySelector("[data-testid=file-cancel]").click();
-                // What the person sees once the click's promise callbacks have run, before any
-                // worker message or timer: data-state-after-cancel.
-                setTimeout(() => { element.dataset.stateAfterCancel = element.dataset.state; }, 0);
-                return true;
-            };
-            if (cancelIfThere()) return;
-            const observer = new MutationObserver(() => { if (cancelIfThere()) observer.disconnect(); });
-            observer.observe(document.body, { subtree: true, childList: true, attributes: true, attributeFilter: ["data-state"] });
-        }""", [index, state])
+        """Clicks result item `index`'s Cancel button as soon as the item is in `state` (now or
+        later), from inside the page (click_when_present); the item's state right after the click
+        is kept in its data-state-after-click."""
+        item = f"[data-testid=file-result][data-index='{index}']"
+        click_when_present(self.page, f"{item}[data-state={state}] [data-testid=file-cancel]", note_state_of=item)
 
     def wait_results(self, first: int, count: int, timeout_s: float = 180) -> list[FileResult]:
         deadline = time.monotonic() + timeout_s
@@ -271,6 +257,28 @@ class CountingProxy:
                     sock.shutdown(socket.SHUT_RDWR)
                 except OSError:
                     pass
+
+
+def click_when_present(page: Page, selector: str, note_state_of: str | None = None) -> None:
+    """Clicks the element `selector` matches from inside the page as soon as there is one (now
+    or after a later change to the page). A click from Playwright lands only after a round trip,
+    by which time a fast machine may have moved on: CI once fingerprinted two photos before the
+    Stop button could be clicked. With `note_state_of` (a selector), that element's data-state
+    once the click's promise callbacks have run, before any worker message or timer, is kept in
+    its data-state-after-click: what the person saw at once."""
+    page.evaluate("""([selector, noteStateOf]) => {
+        const clickIfThere = () => {
+            const target = document.querySelector(selector);
+            if (!target) return false;
+            const noted = noteStateOf && document.querySelector(noteStateOf);
+            target.click();
+            if (noted) setTimeout(() => { noted.dataset.stateAfterClick = noted.dataset.state; }, 0);
+            return true;
+        };
+        if (clickIfThere()) return;
+        const observer = new MutationObserver(() => { if (clickIfThere()) observer.disconnect(); });
+        observer.observe(document.body, { subtree: true, childList: true, attributes: true });
+    }""", [selector, note_state_of])
 
 
 @contextmanager
