@@ -40,6 +40,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(REPO_ROOT), str(REPO_ROOT / "tests")]
+from server_client import pdq_like  # noqa: E402  (PDQ values an image could have)
 HOST = "127.0.0.1"
 DEFAULT_POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 TARGET_RATE, TARGET_P99_MS = 300.0, 100.0  # the target on this 2-core machine
@@ -181,7 +183,7 @@ def creation_body(hashes: int) -> bytes:
     items = []
     for i in range(hashes):
         if i % 2 == 0:
-            items.append({"signal_type": "pdq", "value": secrets.token_hex(32), "quality": 90})
+            items.append({"signal_type": "pdq", "value": pdq_like(secrets.token_bytes(32)), "quality": 90})
         else:
             items.append({"signal_type": "md5", "value": secrets.token_hex(16)})
     return json.dumps({"hashes": items, "language": "tr", "idempotency_key": str(uuid.uuid4())}).encode()

@@ -34,6 +34,19 @@ MATCH_THRESHOLD = 31  # ThreatExchange's recommended Hamming distance for a matc
 MIN_HASHABLE_DIM = 5  # the reference gives smaller images the all-zero hash and quality 0
 ZERO_HASH = "0" * HEX_LENGTH
 
+# How many of a hash's 256 bits an image can set. Each bit says "this DCT coefficient is above
+# the median", the median being the 128th smallest of the 256: so at most 128 bits are ever set,
+# exactly 128 when no coefficient ties with the median (every photo we measured, and each of its
+# eight dihedral transforms), fewer when some do. Ties come from images with exact symmetries,
+# whose odd-frequency coefficients are all zero: measured (bench/pdq_bits.py) on the corpus, its
+# mirrored copies, gradients, stripes, checkerboards and drawn text, the fewest bits of a
+# non-zero hash of quality >= 50 were 33 (ours, a four-way mirrored photo) and 80 (native
+# pdqhash, which computes in float and so rarely ties). The floor is one more than the match
+# threshold: any value with fewer bits lies within matching distance of the all-zero hash that
+# flat and tiny images give, so it would flag such images rather than protect a photo.
+MIN_SET_BITS = MATCH_THRESHOLD + 1
+MAX_SET_BITS = HASH_BITS // 2
+
 # Luma weights as integers over 1000: exact, and the reference's 0.299/0.587/0.114.
 LUMA_R, LUMA_G, LUMA_B, LUMA_SCALE = 299, 587, 114, 1000
 
@@ -453,6 +466,16 @@ def hash_from_sums(sums: Sequence[int], width: int, height: int) -> PDQHash:
     if _too_small(width, height):
         return PDQHash(ZERO_HASH, 0)
     return hash_from_buffer(buffer_from_sums(sums, width, height))
+
+
+def set_bits(value: str) -> int:
+    """How many bits of a hex hash are 1."""
+    return bin(int(value, 16)).count("1")
+
+
+def producible(value: str) -> bool:
+    """Whether an image can have this (valid, hex) hash: its set bits lie in the band above."""
+    return MIN_SET_BITS <= set_bits(value) <= MAX_SET_BITS
 
 
 def distance(a: str, b: str) -> int:

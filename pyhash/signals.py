@@ -5,6 +5,8 @@ validated and matched the same way wherever it travels.
 
     name        the name in Kalkan's own API (`pdq`, `md5`, `vpdq`)
     wire_name   the StopNCII.org wire name (`ImagePDQ`, `VideoMD5`); None where StopNCII has none
+    max_length  the longest value accepted, in characters: on every path in (the case API,
+                partners' submissions and feedback), checked before anything is parsed
     validate    text -> the normalised value, or `InvalidHashError` saying which rule it broke
     distance    (a, b) -> how far apart two normalised values are
     threshold   the largest distance that still counts as a match
@@ -32,15 +34,28 @@ class SignalType:
     wire_name: str | None
     media: str  # "photo" or "video": which files produce it
     description: str
-    validate: Callable[[str], str]
+    max_length: int
+    parse: Callable[[str], str]  # the format rule, for a string within max_length
     distance: Callable[[str, str], int]
     threshold: int
+
+    def validate(self, value: object) -> str:
+        """The normalised value, or `InvalidHashError` naming the rule it broke."""
+        text = _require_str(value)
+        if len(text) > self.max_length:
+            raise InvalidHashError(f"too long for a {self.name} value: at most {self.max_length} characters, "
+                                   f"got {len(text)}")
+        return self.parse(text)
 
     def matches(self, a: str, b: str) -> bool:
         return self.distance(a, b) <= self.threshold
 
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
+# A vPDQ value takes about 80 characters per hashed frame (one a second), so this holds some
+# 13 minutes of video: about what one request to the case API (64 KB) can carry. The cap keeps
+# a partner's page of records, and the memory reading it, bounded (server/exchange.py).
+MAX_VPDQ_CHARS = 64_000
 _HEX32 = re.compile(r"[0-9a-f]{32}")
 
 
@@ -57,6 +72,9 @@ def validate_pdq(value: str) -> str:
     if text == pdq.ZERO_HASH:
         # The reference's hash for images under 5 pixels: it would match every other such image.
         raise InvalidHashError("the all-zero PDQ hash comes from an image too small to fingerprint")
+    if not pdq.producible(text):
+        # Neutral on purpose: saying which rule failed would explain how to forge a passing value.
+        raise InvalidHashError("this value is not a PDQ hash that an image produces")
     return text
 
 
@@ -98,7 +116,8 @@ SIGNAL_TYPES: dict[str, SignalType] = {
             wire_name="ImagePDQ",
             media="photo",
             description="PDQ perceptual hash of a photo: 64 hex digits",
-            validate=validate_pdq,
+            max_length=pdq.HEX_LENGTH,
+            parse=validate_pdq,
             distance=pdq.distance,
             threshold=pdq.MATCH_THRESHOLD,
         ),
@@ -107,7 +126,8 @@ SIGNAL_TYPES: dict[str, SignalType] = {
             wire_name="VideoMD5",
             media="video",
             description="MD5 of a video file's bytes: 32 hex digits",
-            validate=validate_md5,
+            max_length=32,
+            parse=validate_md5,
             distance=md5_distance,
             threshold=0,
         ),
@@ -116,7 +136,8 @@ SIGNAL_TYPES: dict[str, SignalType] = {
             wire_name=None,
             media="video",
             description="vPDQ: PDQ hashes of one video frame per second",
-            validate=validate_vpdq,
+            max_length=MAX_VPDQ_CHARS,
+            parse=validate_vpdq,
             distance=vpdq_distance,
             threshold=100 - int(vpdq.COMPARED_MATCH_PERCENT),
         ),

@@ -14,6 +14,7 @@ from starlette.routing import Route
 
 from . import validation
 from .cases import CaseStore
+from .client_address import rate_limit_key
 from .errors import ApiError
 
 JSON_TYPES = ("application/json",)
@@ -46,7 +47,7 @@ def endpoint(handler: Callable[[Request, CaseStore, Any], Awaitable[Response]]) 
     """JSON in, JSON out; every refusal becomes an ApiError response and changes nothing."""
 
     async def run(request: Request) -> Response:
-        wait = request.app.state.rate_limiter.allow(request.client.host if request.client else None)
+        wait = request.app.state.rate_limiter.allow(rate_limit_key(request))
         try:
             if wait:
                 raise ApiError("Too many requests from this connection. Wait a moment and try again.",

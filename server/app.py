@@ -34,7 +34,8 @@ async def http_error(request: Request, exc: Exception) -> Response:
 
 
 class KalkanApp(Starlette):
-    """Security headers wrap even Starlette's outermost error handler, so a 500 carries them."""
+    """Security headers (and no-store, and relative redirects) wrap even Starlette's outermost
+    error handler, so a 500 carries them too."""
 
     def build_middleware_stack(self) -> ASGIApp:
         return SecurityHeaders(super().build_middleware_stack())
@@ -66,4 +67,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     )
     app.state.settings = settings
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
+    # Failed partner authentications per client: a bucket of its own, so that a flood of bad keys
+    # is turned away before any key is looked up, and partners' good requests never count.
+    app.state.partner_auth_failures = RateLimiter(settings.partner_auth_failures_per_minute)
     return app

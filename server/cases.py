@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import secrets
 from functools import partial
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -23,7 +25,7 @@ from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import IntegrityError
 
 from . import codes, exchange, outcomes
-from .config import LOCK_BASE_SECONDS, LOCK_MAX_SECONDS, MAX_HASHES_PER_CASE, MAX_PIN_FAILURES, Settings
+from .config import IDEMPOTENCY_REPLAY_SECONDS, MAX_HASHES_PER_CASE, MAX_PIN_FAILURES, Settings
 from .db import Database
 from .errors import Conflict, InvalidField, Locked, WrongCredentials
 from .models import case_hashes, cases, idempotency, pin_attempts, server_secret, value_key
@@ -49,11 +51,6 @@ def as_utc(moment: datetime | None) -> datetime | None:
     return moment.replace(tzinfo=timezone.utc)
 
 
-def _lock_seconds(lockouts: int) -> int:
-    """An hour for the first lock, doubling with each one after, up to a week."""
-    return min(LOCK_BASE_SECONDS * 2**lockouts, LOCK_MAX_SECONDS)
-
-
 def iso(moment: datetime | None) -> str | None:
     moment = as_utc(moment)
     return None if moment is None else moment.isoformat(timespec="seconds").replace("+00:00", "Z")
@@ -65,6 +62,7 @@ class NewCase:
     pin_hash: str
     request: CreateCase
     key: bytes | None  # the keyed hash of the idempotency key
+    pin_salt: bytes | None  # with a key: what the server's PIN was derived from, besides the key
     moment: datetime
 
 
@@ -96,22 +94,37 @@ class CaseStore:
              request.ref], separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).digest()
 
-    def _replay_pin(self, idempotency_key: str) -> str:
+    def _replay_pin(self, idempotency_key: str, salt: bytes) -> str:
         # Derived, never stored: a retry after a lost response can be told the same PIN, while the
-        # database alone (the key is kept only as a keyed hash) can't produce it.
-        return codes.pin_from_bytes(keyed(self._secret, "pin", idempotency_key))
+        # database alone (the key is kept only as a keyed hash) can't produce it. The salt is the
+        # creation's own: the same key once its record is gone derives another PIN.
+        return codes.pin_from_bytes(keyed(self._secret, "pin", salt.hex() + ":" + idempotency_key))
+
+    def _salted_pin(self, idempotency_key: str) -> tuple[str, bytes]:
+        """A salt for a new creation with this key, and the (not weak) PIN derived with it."""
+        while True:
+            salt = secrets.token_bytes(16)
+            pin = self._replay_pin(idempotency_key, salt)
+            if not codes.weak_pin(pin):
+                return pin, salt
 
     async def create(self, request: CreateCase) -> Created:
         # A retry is recognised by its idempotency key's unique index when the insert fails, not
         # by a lookup first: retries are rare, and a lookup would cost every creation a read.
         key = keyed(self._secret, "idempotency", request.idempotency_key) if request.idempotency_key else None
-        pin = request.pin or (self._replay_pin(request.idempotency_key) if request.idempotency_key else codes.new_pin())
+        salt = None
+        if request.pin is not None:
+            pin = request.pin
+        elif request.idempotency_key is not None:
+            pin, salt = self._salted_pin(request.idempotency_key)
+        else:
+            pin = codes.new_pin()
         pin_hash = await self.pins.hash(pin)
         for _ in range(3):
             case_number = codes.new_case_number()
             moment = now()
             try:
-                await self._creations.submit(NewCase(case_number, pin_hash, request, key, moment))
+                await self._creations.submit(NewCase(case_number, pin_hash, request, key, salt, moment))
             except IntegrityError:
                 # Either the same idempotency key won a race with us, or (2^-80) a case number clash.
                 if key is not None:
@@ -132,7 +145,7 @@ class CaseStore:
         conn.execute(_INSERT_HASHES, [row for c, case_id in zip(new, case_ids)
                                       for row in self._hash_rows(case_id, c.request.hashes, c.moment)])
         keys = [dict(key=c.key, case_id=case_id, request_hash=self._request_hash(c.request),
-                     pin_proposed=int(c.request.pin is not None), created_at=c.moment)
+                     pin_proposed=int(c.request.pin is not None), pin_salt=c.pin_salt, created_at=c.moment)
                 for c, case_id in zip(new, case_ids) if c.key is not None]
         if keys:
             conn.execute(_INSERT_IDEMPOTENCY, keys)
@@ -141,10 +154,13 @@ class CaseStore:
         return [None] * len(new)
 
     async def _replay(self, key: bytes, request: CreateCase) -> Created | None:
+        """The answer to a creation retried with a key already used: the same case's codes, if
+        this is a replay of a lost response (the same body, within the replay window, the case
+        still active); else a 409 that carries no codes."""
         def find(conn: Connection) -> tuple[Row[Any], int] | None:
             record = conn.execute(
-                select(idempotency.c.request_hash, idempotency.c.pin_proposed, cases.c.case_number, cases.c.status,
-                       cases.c.pin_hash, cases.c.id)
+                select(idempotency.c.request_hash, idempotency.c.pin_proposed, idempotency.c.pin_salt,
+                       idempotency.c.created_at, cases.c.case_number, cases.c.status, cases.c.id)
                 .join(cases, cases.c.id == idempotency.c.case_id)
                 .where(idempotency.c.key == key)).first()
             return None if record is None else (record, self._hash_count(conn, record.id))
@@ -153,19 +169,34 @@ class CaseStore:
         if found is None:
             return None
         record, count = found
+        opened = as_utc(record.created_at)
+        assert opened is not None
+        # One answer for an old key and a withdrawn case: the key's holder learns nothing of which.
+        if (record.status != ACTIVE or now() - opened > timedelta(seconds=IDEMPOTENCY_REPLAY_SECONDS)
+                or (not record.pin_proposed and record.pin_salt is None)):
+            raise Conflict(f"idempotency_key was used for a case more than {IDEMPOTENCY_REPLAY_SECONDS // 3600} hours "
+                           "ago, or for one no longer active: its answer is not given again; send a new key",
+                           field="idempotency_key", code="idempotency_key_reused")
         if record.request_hash != self._request_hash(request):
             raise Conflict("idempotency_key was already used for a different request: send a new key for new content",
                            field="idempotency_key", code="idempotency_key_reused")
         if record.pin_proposed:
-            if request.pin is None or not await self.pins.verify(record.pin_hash, request.pin):
-                raise Conflict("idempotency_key was already used with another pin", field="pin",
+            if request.pin is None:
+                raise Conflict("idempotency_key was already used with a pin", field="pin",
                                code="idempotency_key_reused")
+            # The PIN is checked as on every other endpoint, so this counts as a guess on the case
+            # and is stopped by its lockout (else a key's holder could guess PINs here unchecked).
+            try:
+                await self._authenticate(Credentials(record.case_number, request.pin))
+            except WrongCredentials:
+                raise Conflict("idempotency_key was already used with another pin", field="pin",
+                               code="idempotency_key_reused") from None
             pin = request.pin
         elif request.pin is not None:
             raise Conflict("idempotency_key was already used without a pin", field="pin",
                            code="idempotency_key_reused")
         else:
-            pin = self._replay_pin(request.idempotency_key or "")
+            pin = self._replay_pin(request.idempotency_key or "", record.pin_salt)
         body = {"case_number": record.case_number, "pin": pin, "status": record.status, "hash_count": count}
         return Created(body, replayed=True)
 
@@ -193,42 +224,44 @@ class CaseStore:
         """The case, if the PIN is right; counts every guess before checking it.
 
         A guess takes one of the MAX_PIN_FAILURES slots before argon2 runs, so a burst of guesses
-        sent at once gets exactly as many checked as one after another; the guess that used the
-        last slot, if wrong, locks the case number. A right PIN frees the slots.
+        sent at once gets exactly as many checked as one after another. The guess that takes the
+        last slot locks the case number in the same statement that counts it, before its PIN is
+        checked: a process that dies while checking leaves a lock that ends on time, never a
+        counter that is full but not locked (which nothing would ever clear). A right PIN
+        unlocks and frees the slots, leaving the counter as it was before (so the database does
+        not tell when a person last opened their case); a wrong one marks the time of the guess.
         """
         attempts_key = keyed(self._secret, "attempts", creds.case_number)
         moment = now()
-        slot, lockouts, case = await self.db.write(partial(self._take_slot, attempts_key, creds.case_number, moment))
+        case = await self.db.write(partial(self._take_slot, attempts_key, creds.case_number, moment))
         if await self.pins.verify(case.pin_hash if case is not None else None, creds.pin):
             await self.db.write(lambda conn: conn.execute(
-                update(pin_attempts).where(pin_attempts.c.key == attempts_key).values(failures=0)))
+                update(pin_attempts).where(pin_attempts.c.key == attempts_key).values(failures=0, locked_until=None)))
             assert case is not None
             return case
-        # updated_at marks the last wrong guess (purge forgets counters idle for long).
-        lock = {"lockouts": lockouts + 1, "locked_until": moment + timedelta(seconds=_lock_seconds(lockouts))}
-        await self.db.write(lambda conn: conn.execute(update(pin_attempts).where(
-            pin_attempts.c.key == attempts_key).values(updated_at=moment, **(lock if slot >= MAX_PIN_FAILURES else {}))))
+        # Purge forgets counters idle for long; a crash before this only makes one forgotten sooner.
+        await self.db.write(lambda conn: conn.execute(
+            update(pin_attempts).where(pin_attempts.c.key == attempts_key).values(updated_at=moment)))
         raise WrongCredentials()
 
     def _take_slot(self, attempts_key: bytes, case_number: str, moment: datetime,
-                   conn: Connection) -> tuple[int, int, Row[Any] | None]:
-        """Count one guess and read the case; Locked if the case number is locked or its slots
-        are all taken."""
+                   conn: Connection) -> Row[Any] | None:
+        """Count one guess (locking the case number if it is the last one allowed) and read the
+        case; Locked if the case number is locked."""
         conn.execute(self._insert(pin_attempts).values(
-            key=attempts_key, failures=0, lockouts=0, updated_at=moment).on_conflict_do_nothing())
+            key=attempts_key, failures=0, updated_at=moment).on_conflict_do_nothing())
         # FOR UPDATE on PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises this.
         row = conn.execute(select(pin_attempts).where(pin_attempts.c.key == attempts_key).with_for_update()).one()
-        failures, locked_until = row.failures, as_utc(row.locked_until)
+        locked_until = as_utc(row.locked_until)
         if locked_until is not None and locked_until > moment:
-            raise Locked(int((locked_until - moment).total_seconds()) + 1)
-        if locked_until is not None:  # an expired lock: a fresh set of slots
-            failures = 0
-        elif failures >= MAX_PIN_FAILURES:  # the last slot's guess is still being checked
-            raise Locked(_lock_seconds(row.lockouts))
+            # At most the lock's length: a guess that read the clock just before the one that
+            # locked would otherwise be told a second more.
+            raise Locked(min(math.ceil((locked_until - moment).total_seconds()), self.settings.pin_lock_seconds))
+        failures = 1 if locked_until is not None else row.failures + 1  # an ended lock: fresh slots
+        lock = moment + timedelta(seconds=self.settings.pin_lock_seconds) if failures >= MAX_PIN_FAILURES else None
         conn.execute(update(pin_attempts).where(pin_attempts.c.key == attempts_key).values(
-            failures=failures + 1, locked_until=None))
-        case = conn.execute(select(cases).where(cases.c.case_number == case_number)).first()
-        return failures + 1, row.lockouts, case
+            failures=failures, locked_until=lock))
+        return conn.execute(select(cases).where(cases.c.case_number == case_number)).first()
 
     # -- reading and changing ---------------------------------------------------------------
 

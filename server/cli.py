@@ -9,7 +9,7 @@ import re
 import sys
 from datetime import timedelta
 
-from .config import Settings
+from .config import Settings, SettingError
 
 DESCRIPTION = """Kalkan's case server.
 
@@ -20,7 +20,21 @@ DESCRIPTION = """Kalkan's case server.
 
 Environment: KALKAN_DATABASE_URL (default: SQLite at $KALKAN_DATA_DIR/kalkan.db; PostgreSQL as
 postgresql+asyncpg://user@host/db), KALKAN_DATA_DIR (default ./data in the repository),
-KALKAN_HOST (127.0.0.1), KALKAN_PORT (8000), KALKAN_RATE_LIMIT_PER_MINUTE (120; 0 = off).
+KALKAN_HOST (127.0.0.1), KALKAN_PORT (8000), KALKAN_RATE_LIMIT_PER_MINUTE (120; 0 = off),
+KALKAN_PARTNER_RATE_LIMIT_PER_MINUTE (6000 per partner), KALKAN_PARTNER_AUTH_FAILURES_PER_MINUTE
+(20 failed partner authentications per client; 0 = off), KALKAN_PIN_LOCK_SECONDS (3600: how
+long 10 wrong PINs in a row lock a case number; locks never grow).
+
+Behind a reverse proxy: KALKAN_TRUSTED_PROXIES, the proxies' addresses or networks
+(e.g. "10.0.0.0/8, 192.0.2.7"); only from those is X-Forwarded-For believed, and only to tell
+clients apart for the rate limits (IPv6 by /64). Default: none, the TCP peer is the client.
+
+Connections (per worker): KALKAN_HEAD_TIMEOUT_SECONDS (10: request line and headers, from the
+connection's opening), KALKAN_BODY_TIMEOUT_SECONDS (30: the body, after the headers),
+KALKAN_KEEP_ALIVE_SECONDS (5: idle between requests), KALKAN_MAX_CONNECTIONS (512: new ones
+beyond are closed at once). Request heads over 16 KB get 431, bodies over 64 KB 413 (1 MB for
+the partner API). See docs/api.md.
+
 No access log is written: client addresses and user agents are never logged or stored.
 """
 
@@ -77,7 +91,10 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["KALKAN_HOST"] = args.host
     if args.port:
         os.environ["KALKAN_PORT"] = str(args.port)
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+    except SettingError as error:
+        parser.error(str(error))  # exits 2, naming the variable and its rule
 
     if args.command == "purge":
         if args.older_than is None:
@@ -101,9 +118,14 @@ def _serve(settings: Settings, workers: int) -> int:
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
-    config = uvicorn.Config("server.app:create_app", factory=True, host=settings.host, port=settings.port,
-                            workers=workers, access_log=False, server_header=False, proxy_headers=False,
-                            log_level="warning")
+    from .http_limits import ConnectionLimits, LimitedConfig
+
+    # proxy_headers=False: uvicorn would put X-Forwarded-For's address into every request's
+    # scope; Kalkan reads it only to tell clients apart for rate limiting (server/client_address.py).
+    config = LimitedConfig("server.app:create_app", limits=ConnectionLimits.from_settings(settings), factory=True,
+                           host=settings.host, port=settings.port, workers=workers, access_log=False,
+                           server_header=False, proxy_headers=False, log_level="warning",
+                           timeout_keep_alive=settings.keep_alive_seconds)
     if workers <= 1:
         server = uvicorn.Server(config)
         server.run()

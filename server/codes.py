@@ -32,12 +32,30 @@ def new_case_number() -> str:
     return _group(_encode(secrets.randbits(5 * CASE_NUMBER_CHARS), CASE_NUMBER_CHARS), 4)
 
 
+MIN_DISTINCT_PIN_CHARS = 5
+WEAK_PIN_RULE = (f"a proposed pin needs at least {MIN_DISTINCT_PIN_CHARS} different characters and may not be "
+                 "a run of consecutive characters (such as 01234-56789)")
+
+
+def weak_pin(pin: str) -> bool:
+    """Whether a (normalised) PIN is one that people or careless programs pick: few distinct
+    characters (AAAAA-AAAAA, ABABA-BABAB) or a run up or down the alphabet (01234-56789).
+    About one random PIN in 30,000 is weak too; the server draws those again."""
+    chars = pin.replace("-", "")
+    steps = {ALPHABET.index(b) - ALPHABET.index(a) for a, b in zip(chars, chars[1:])}
+    return len(set(chars)) < MIN_DISTINCT_PIN_CHARS or steps in ({1}, {-1})
+
+
 def new_pin() -> str:
-    return _group(_encode(secrets.randbits(5 * PIN_CHARS), PIN_CHARS), 5)
+    while True:
+        pin = _group(_encode(secrets.randbits(5 * PIN_CHARS), PIN_CHARS), 5)
+        if not weak_pin(pin):
+            return pin
 
 
 def pin_from_bytes(material: bytes) -> str:
-    """A PIN derived from (secret) key material: for replaying a lost creation response."""
+    """A PIN derived from (secret) key material: for replaying a lost creation response. It may
+    be weak; the caller then derives another (from other material)."""
     return _group(_encode(int.from_bytes(material, "big") >> (8 * len(material) - 5 * PIN_CHARS), PIN_CHARS), 5)
 
 

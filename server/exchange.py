@@ -1,8 +1,10 @@
 """The records partners sync: one per (signal type, hash value), the current aggregate.
 
-A record is Active while any active case (or a partner's own submission) holds its hash,
+A record is Active while any active case (or an active partner's own submission) holds its hash,
 Withdrawn once every holder withdrew (platforms delete it), Deleted once `purge` removed the last
-holder for good. No HTTP here: server/partner_api.py speaks the wire format.
+holder for good. A person's withdrawal is final for partners: once every case holding a hash is
+withdrawn, the record stays Withdrawn (Deleted after purge) whatever partners submit; only a new
+case makes it Active again. No HTTP here: server/partner_api.py speaks the wire format.
 
 Consistent paging. Every change to a record (a case adds the hash, a case is withdrawn, a partner
 gives feedback or submits the hash, purge removes a holder) gives the record the next number
@@ -29,12 +31,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import pyhash
-from sqlalchemy import BigInteger, LargeBinary, any_, bindparam, case, delete, select, update
+from sqlalchemy import BigInteger, LargeBinary, any_, bindparam, case, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from .db import reuse_cached_plans
 from .models import case_hashes, exchange_counter, exchange_records, partner_feedback, partners, value_key
+
+Status = tuple[str, bool]  # a record's wire status, and whether the people holding it withdrew it
 
 ACTIVE, WITHDRAWN, DELETED = "Active", "Withdrawn", "Deleted"
 CASE_STATUS = {"active": ACTIVE, "withdrawn": WITHDRAWN}  # case_hashes.status -> wire word
@@ -99,8 +103,8 @@ _ALLOCATE = (update(exchange_counter).where(_counter.id == 1)
                                       else_=bindparam("now")))
              .returning(_counter.seq, _counter.modified_at))
 _BUMP = (update(exchange_records).where(exchange_records.c.id == bindparam("record_id"))
-         .values(status=bindparam("new_status"), change_seq=bindparam("new_seq"),
-                 modified_at=bindparam("new_modified")))
+         .values(status=bindparam("new_status"), person_withdrawn=bindparam("new_person_withdrawn"),
+                 change_seq=bindparam("new_seq"), modified_at=bindparam("new_modified")))
 _PAGE_CHUNK = 1000  # values per list when reading a page (pageSize is at most 2000)
 
 
@@ -115,7 +119,8 @@ def _one_of(column: Any, name: str, item_type: Any, dialect: str) -> Any:
 @dataclass(frozen=True)
 class _Statements:
     holders: Any  # a type's case hashes among some values: value, case_id, status
-    submitters: Any  # partners' own submissions among records: key_digest, feedback value
+    submitters: Any  # partners' own submissions among records: key_digest, feedback value, partner status
+    person_withdrawn: Any  # which of some records (by key digest) people withdrew
     find: Any  # records by key digest
     page_feedback: Any  # feedback on records: record_id, partner name, value, tags
     upsert: Any  # a record, or the existing one's new status, number and time
@@ -141,10 +146,14 @@ def _sql(conn: Connection) -> _Statements:
     given = partner_feedback.c
     statements = _Statements(
         holders=select(case_hashes.c.value, case_hashes.c.case_id, case_hashes.c.status).where(same_type, values),
-        submitters=(select(exchange_records.c.key_digest, given.value)
-                    .select_from(partner_feedback.join(exchange_records, exchange_records.c.id == given.record_id))
+        submitters=(select(exchange_records.c.key_digest, given.value, partners.c.status)
+                    .select_from(partner_feedback.join(exchange_records, exchange_records.c.id == given.record_id)
+                                 .join(partners, partners.c.id == given.partner_id))
                     .where(_one_of(exchange_records.c.key_digest, "digests", LargeBinary(), dialect),
                            given.submitted == 1)),
+        person_withdrawn=select(exchange_records.c.key_digest).where(
+            _one_of(exchange_records.c.key_digest, "digests", LargeBinary(), dialect),
+            exchange_records.c.person_withdrawn == 1),
         find=(select(exchange_records.c.id, exchange_records.c.key_digest, exchange_records.c.signal_type,
                      exchange_records.c.value)
               .where(_one_of(exchange_records.c.key_digest, "digests", LargeBinary(), dialect))
@@ -157,8 +166,8 @@ def _sql(conn: Connection) -> _Statements:
                        .order_by(given.record_id, partners.c.name)),
         upsert=record.on_conflict_do_update(
             index_elements=[exchange_records.c.key_digest],
-            set_={"status": record.excluded.status, "change_seq": record.excluded.change_seq,
-                  "modified_at": record.excluded.modified_at}),
+            set_={"status": record.excluded.status, "person_withdrawn": record.excluded.person_withdrawn,
+                  "change_seq": record.excluded.change_seq, "modified_at": record.excluded.modified_at}),
         new_records=insert(exchange_records).on_conflict_do_nothing(index_elements=[exchange_records.c.key_digest]),
         feedback_upsert=feedback.on_conflict_do_update(
             index_elements=[given.record_id, given.partner_id],
@@ -168,7 +177,8 @@ def _sql(conn: Connection) -> _Statements:
                   "submitted": case((given.submitted == 1, 1), else_=feedback.excluded.submitted),
                   # The date a person reads ("removed on ..."): when the value last changed.
                   "updated_at": case((given.value != feedback.excluded.value, feedback.excluded.updated_at),
-                                     else_=given.updated_at)}),
+                                     else_=given.updated_at),
+                  "reported_at": feedback.excluded.reported_at}),
     )
     _STATEMENTS[dialect] = statements
     return statements
@@ -186,15 +196,22 @@ def _allocate(conn: Connection, count: int) -> tuple[int, int]:
     return seq - count + 1, modified_at
 
 
-def _write(conn: Connection, ordered: Sequence[Key], statuses: Callable[[], dict[Key, str]] | None) -> None:
+_ADDED: Status = (ACTIVE, False)
+
+
+def _write(conn: Connection, ordered: Sequence[Key],
+           statuses: Callable[[], dict[Key, Status]] | None) -> dict[Key, Status]:
     first, moment = _allocate(conn, len(ordered))
     # After _allocate: on PostgreSQL every earlier changer has committed, so statuses() reads
     # the holders as the last of them left them.
     status = statuses() if statuses is not None else {}
     conn.execute(_sql(conn).upsert, [
         {"key_digest": record_key(signal_type, value), "signal_type": signal_type, "value": value,
-         "status": status.get((signal_type, value), ACTIVE), "change_seq": first + number, "modified_at": moment}
+         "status": status.get((signal_type, value), _ADDED)[0],
+         "person_withdrawn": int(status.get((signal_type, value), _ADDED)[1]),
+         "change_seq": first + number, "modified_at": moment}
         for number, (signal_type, value) in enumerate(ordered)])
+    return status
 
 
 def hashes_added(conn: Connection, keys: Iterable[Key]) -> None:
@@ -205,17 +222,19 @@ def hashes_added(conn: Connection, keys: Iterable[Key]) -> None:
         _write(conn, ordered, None)
 
 
-def hashes_changed(conn: Connection, keys: Iterable[Key]) -> None:
-    """Holders of these hashes changed (a case withdrew, purge removed hashes): recompute each
-    record's status from what holds it now, and give it a new number."""
+def hashes_changed(conn: Connection, keys: Iterable[Key]) -> dict[Key, Status]:
+    """Holders of these hashes changed (a case withdrew, purge removed hashes, a partner was
+    revoked): recompute each record's status from what holds it now, and give it a new number.
+    Returns the new statuses."""
     ordered = sorted(set(keys))
-    if ordered:
-        _write(conn, ordered, lambda: _statuses(conn, ordered))
+    return _write(conn, ordered, lambda: _statuses(conn, ordered)) if ordered else {}
 
 
-def _statuses(conn: Connection, keys: Sequence[Key]) -> dict[Key, str]:
-    active: set[Key] = set()
-    held: set[Key] = set()
+def _statuses(conn: Connection, keys: Sequence[Key]) -> dict[Key, Status]:
+    """Each record's status from its holders: active cases first, then (only where no person
+    withdrew it) active partners' own submissions."""
+    case_active: set[Key] = set()
+    case_held: set[Key] = set()
     by_type: dict[str, list[str]] = {}
     for signal_type, value in keys:
         by_type.setdefault(signal_type, []).append(value)
@@ -223,16 +242,33 @@ def _statuses(conn: Connection, keys: Sequence[Key]) -> dict[Key, str]:
         for chunk in _chunks(values):
             for value, _, status in conn.execute(_sql(conn).holders, {"signal_type": signal_type,
                                                                   "value_keys": [value_key(v) for v in chunk]}):
-                held.add((signal_type, value))
+                case_held.add((signal_type, value))
                 if status == "active":
-                    active.add((signal_type, value))
+                    case_active.add((signal_type, value))
+    partner_active: set[Key] = set()
+    partner_held: set[Key] = set()
+    withdrawn_before: set[Key] = set()  # people withdrew it, and purge has removed their cases since
     for chunk in _chunks(keys):
         by_digest = {record_key(*key): key for key in chunk}
-        for digest, value in conn.execute(_sql(conn).submitters, {"digests": list(by_digest)}):
-            held.add(by_digest[digest])
-            if value not in RETRACTED:
-                active.add(by_digest[digest])
-    return {key: ACTIVE if key in active else WITHDRAWN if key in held else DELETED for key in keys}
+        for digest, value, partner_status in conn.execute(_sql(conn).submitters, {"digests": list(by_digest)}):
+            partner_held.add(by_digest[digest])
+            if value not in RETRACTED and partner_status == "active":  # a revoked partner holds nothing up
+                partner_active.add(by_digest[digest])
+        for (digest,) in conn.execute(_sql(conn).person_withdrawn, {"digests": list(by_digest)}):
+            withdrawn_before.add(by_digest[digest])
+
+    def status(key: Key) -> Status:
+        if key in case_active:
+            return ACTIVE, False
+        if key in case_held:  # every case holding it was withdrawn
+            return WITHDRAWN, True
+        if key in withdrawn_before:
+            return DELETED, True
+        if key in partner_active:
+            return ACTIVE, False
+        return (WITHDRAWN if key in partner_held else DELETED), False
+
+    return {key: status(key) for key in keys}
 
 
 def drop_old_markers(conn: Connection, cutoff: float) -> int:
@@ -291,9 +327,10 @@ def submit_feedback(conn: Connection, partner_id: int, moment: Any,
 
 
 def submit_hashes(conn: Connection, partner_id: int, moment: Any,
-                  items: Sequence[tuple[Key, FeedbackInput]]) -> int:
+                  items: Sequence[tuple[Key, FeedbackInput]]) -> tuple[int, set[Key]]:
     """A partner reports hashes it found to be NCII itself: each becomes (or stays) a record with
-    this partner as a source. Returns how many distinct hashes."""
+    this partner as a source. Returns how many distinct hashes, and those that stay withdrawn
+    because the people holding them withdrew them (the submission is recorded all the same)."""
     _lock(conn)
     given = {key: feedback for key, feedback in items}  # the last one wins for a repeated hash
     ordered = sorted(given)
@@ -302,29 +339,32 @@ def submit_hashes(conn: Connection, partner_id: int, moment: Any,
     # and gives every record its final number.
     conn.execute(_sql(conn).new_records, [
         {"key_digest": record_key(*key), "signal_type": key[0], "value": key[1], "status": ACTIVE,
-         "change_seq": first + number, "modified_at": modified} for number, key in enumerate(ordered)])
+         "person_withdrawn": 0, "change_seq": first + number, "modified_at": modified}
+        for number, key in enumerate(ordered)])
     ids = {key: record_id for record_id, key in _find(conn, [record_key(*key) for key in ordered]).values()}
-    _store_feedback(conn, partner_id, moment, {ids[key]: given[key] for key in ordered},
-                    {ids[key]: key for key in ordered}, submitted=True)
-    return len(ordered)
+    statuses = _store_feedback(conn, partner_id, moment, {ids[key]: given[key] for key in ordered},
+                               {ids[key]: key for key in ordered}, submitted=True)
+    return len(ordered), {key for key, (_, person_withdrawn) in statuses.items() if person_withdrawn}
 
 
 def _store_feedback(conn: Connection, partner_id: int, moment: Any, feedback: dict[int, FeedbackInput],
-                    keys: dict[int, Key], *, submitted: bool) -> None:
+                    keys: dict[int, Key], *, submitted: bool) -> dict[Key, Status]:
     if not feedback:
-        return
+        return {}
     conn.execute(_sql(conn).feedback_upsert, [
         {"record_id": record_id, "partner_id": partner_id, "value": given.value,
          "tags": json.dumps(sorted(set(given.tags))), "submitted": int(submitted), "created_at": moment,
-         "updated_at": moment} for record_id, given in feedback.items()])
+         "updated_at": moment, "reported_at": moment} for record_id, given in feedback.items()])
     # lastModtimestamp moves, so every partner sees the feedback on its next fetch; the status may
     # move too (a partner's own submission retracted, or now holding the record).
     ordered = sorted(feedback)
     first, modified = _allocate(conn, len(ordered))
     statuses = _statuses(conn, [keys[record_id] for record_id in ordered])
     reuse_cached_plans(conn)  # the rest updates by primary key, one execution per record
-    conn.execute(_BUMP, [{"record_id": record_id, "new_status": statuses[keys[record_id]], "new_seq": first + number,
+    conn.execute(_BUMP, [{"record_id": record_id, "new_status": statuses[keys[record_id]][0],
+                          "new_person_withdrawn": int(statuses[keys[record_id]][1]), "new_seq": first + number,
                           "new_modified": modified} for number, record_id in enumerate(ordered)])
+    return statuses
 
 
 # --- reading pages --------------------------------------------------------------------------------
@@ -335,6 +375,20 @@ _PAGE = (select(exchange_records.c.id, exchange_records.c.signal_type, exchange_
          .where(exchange_records.c.change_seq > bindparam("after"),
                 exchange_records.c.signal_type.in_(bindparam("types", expanding=True)))
          .order_by(exchange_records.c.change_seq).limit(bindparam("limit")))
+
+
+def _bounded_page() -> Any:
+    """_PAGE's rows, but only as many as start within `max_chars` characters of hash values
+    (a running sum over the page): the database never hands over much more than that."""
+    window = _PAGE.add_columns(
+        func.sum(func.length(exchange_records.c.value)).over(order_by=exchange_records.c.change_seq).label("running"),
+        func.length(exchange_records.c.value).label("own")).subquery()
+    return (select(window.c.id, window.c.signal_type, window.c.value, window.c.status, window.c.change_seq,
+                   window.c.modified_at)
+            .where(window.c.running - window.c.own <= bindparam("max_chars")).order_by(window.c.change_seq))
+
+
+_BOUNDED_PAGE = _bounded_page()
 
 
 @dataclass(frozen=True)
@@ -357,12 +411,20 @@ def start_position(conn: Connection, start_timestamp: int) -> int:
 
 
 def read_page(conn: Connection, *, partner_id: int, after_seq: int, types: Collection[str], size: int,
-                    pseudonym_key: bytes) -> Page:
+              max_chars: int, pseudonym_key: bytes) -> Page:
     """Up to `size` records of `types` numbered above `after_seq`, in number order, as the wire
-    shows them to `partner_id`. Run it in one snapshot (repeatable read)."""
-    rows = conn.execute(_PAGE, {"after": after_seq, "types": list(types), "limit": size + 1}).all()
-    has_more = len(rows) > size
-    rows = rows[:size]
+    shows them to `partner_id`, their values together at most `max_chars` characters (but at
+    least one record). Run it in one snapshot (repeatable read)."""
+    parameters = {"after": after_seq, "types": list(types), "limit": size + 1, "max_chars": max_chars}
+    # Only types whose values can be long need the running sum; PDQ and MD5 pages never reach it.
+    longest = max(pyhash.signal_type(name).max_length for name in types)
+    rows = conn.execute(_PAGE if longest * size <= max_chars else _BOUNDED_PAGE, parameters).all()
+    taken, chars = 0, 0
+    while taken < min(len(rows), size) and (taken == 0 or chars + len(rows[taken].value) <= max_chars):
+        chars += len(rows[taken].value)
+        taken += 1
+    has_more = len(rows) > taken
+    rows = rows[:taken]
     if not rows:
         return Page([], after_seq, None, False)
     by_key = {(signal_type, value): record_id for record_id, signal_type, value, *_ in rows}

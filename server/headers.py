@@ -1,6 +1,17 @@
-"""Security headers on every response, and the request-body cap, as plain ASGI middleware."""
+"""What every answer carries, and the request-body cap, as plain ASGI middleware.
+
+Every answer has the security headers, and `Cache-Control: no-store` unless it set a cache policy
+of its own (the built assets' immutable one, the service worker's): a refusal or an error page
+must not be kept by a browser or a proxy any more than a case page. Redirects are relative, so
+that no Location is ever built from the request's Host header. Answers uvicorn would give before
+the application runs (an invalid request, an oversized head, a timeout) are written by
+server/http_limits.py with the same headers (`refusal_headers`).
+"""
 
 from __future__ import annotations
+
+import json
+from urllib.parse import urlsplit, urlunsplit
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -33,6 +44,46 @@ SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
 ]
 
 
+SECURITY_HEADER_NAMES = frozenset(name for name, _ in SECURITY_HEADERS)
+NO_STORE: tuple[bytes, bytes] = (b"cache-control", b"no-store")
+
+
+def refusal_headers() -> list[tuple[bytes, bytes]]:
+    """The headers of an answer that has no cache policy of its own."""
+    return [*SECURITY_HEADERS, NO_STORE]
+
+
+def error_body(code: str, message: str) -> bytes:
+    """The JSON refusal every path uses: {"error": {"code", "message"}}, ASCII only."""
+    return json.dumps({"error": {"code": code, "message": message}}, ensure_ascii=True,
+                      separators=(",", ":")).encode("ascii")
+
+
+def relative_location(location: bytes, own_hosts: set[str]) -> bytes:
+    """`location` without scheme and host when it points at this server (as Starlette's slash
+    redirects do, from the Host header); an address elsewhere is left as it is."""
+    try:
+        parts = urlsplit(location.decode("latin-1"))
+    except ValueError:
+        return location
+    if parts.netloc and parts.netloc.lower() not in own_hosts:
+        return location
+    # Never "//..." or "/\...": a browser reads either as the name of another host.
+    path = "/" + parts.path.lstrip("/\\")
+    return urlunsplit(("", "", path, parts.query, parts.fragment)).encode("latin-1")
+
+
+def _own_hosts(scope: Scope) -> set[str]:
+    """What a URL built for this request may name as its host: the Host header, or the server's
+    own address when there is none."""
+    hosts = {value.decode("latin-1").lower() for name, value in scope.get("headers", []) if name == b"host"}
+    server = scope.get("server")
+    if server:
+        host, port = server[0], server[1]
+        hosts |= {str(host), f"{host}:{port}", f"[{host}]:{port}"}
+    return hosts
+
+
 class SecurityHeaders:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -44,8 +95,13 @@ class SecurityHeaders:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                names = {name for name, _ in SECURITY_HEADERS}
-                message["headers"] = [h for h in message.get("headers", []) if h[0] not in names] + SECURITY_HEADERS
+                headers = [(name, value) for name, value in message.get("headers", [])
+                           if name not in SECURITY_HEADER_NAMES]
+                if not any(name == b"cache-control" for name, _ in headers):
+                    headers.append(NO_STORE)
+                headers = [(name, relative_location(value, _own_hosts(scope)) if name == b"location" else value)
+                           for name, value in headers]
+                message["headers"] = headers + SECURITY_HEADERS
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
@@ -91,8 +147,7 @@ class BodyLimit:
 
 
 async def _too_large(send: Send, limit: int) -> None:
-    body = (b'{"error":{"code":"body_too_large","message":"The request body is larger than '
-            + str(limit // 1024).encode() + b' KB."}}')
+    body = error_body("body_too_large", f"The request body is larger than {limit // 1024} KB.")
     await send({"type": "http.response.start", "status": 413,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})

@@ -77,9 +77,8 @@ pin_attempts = Table(
     "pin_attempts",
     metadata,
     Column("key", LargeBinary(32), primary_key=True),
-    Column("failures", Integer, nullable=False),
-    Column("lockouts", Integer, nullable=False),
-    Column("locked_until", DateTime(timezone=True)),
+    Column("failures", Integer, nullable=False),  # guesses since the last right PIN or ended lock
+    Column("locked_until", DateTime(timezone=True)),  # set by the guess that took the last slot
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 
@@ -92,6 +91,10 @@ idempotency = Table(
     Column("case_id", Id, ForeignKey("cases.id", ondelete="CASCADE"), nullable=False),
     Column("request_hash", LargeBinary(32), nullable=False),
     Column("pin_proposed", SmallInteger, nullable=False),  # 1: the client chose the PIN
+    # Random per creation: the PIN of a key that the server chose is derived from the key and
+    # this, so a key used again once its record is gone (purged) gets another PIN. NULL in
+    # records older than it (migration 0005): those are no longer replayed.
+    Column("pin_salt", LargeBinary(16)),
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
 
@@ -145,6 +148,9 @@ exchange_records = Table(
     Column("status", String(16), nullable=False),
     Column("change_seq", BigInteger, nullable=False, unique=True),
     Column("modified_at", BigInteger, nullable=False),  # lastModtimestamp, Unix seconds
+    # 1 once every case holding the hash was withdrawn (and after purge removed them, while the
+    # Deleted record is kept): no partner submission makes it Active again, only a new case.
+    Column("person_withdrawn", SmallInteger, nullable=False, server_default="0"),
 )
 Index("ix_exchange_records_modified", exchange_records.c.modified_at, exchange_records.c.change_seq)
 # Joins from case_hashes by value (a hash index on PostgreSQL: no entry size limit).
@@ -162,6 +168,9 @@ partner_feedback = Table(
     Column("submitted", SmallInteger, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),  # when `value` last changed
+    # When the partner last sent feedback on the record, whatever its value: a case sees only
+    # feedback sent while it held the hash (server/outcomes.py).
+    Column("reported_at", DateTime(timezone=True), nullable=False),
 )
 # Partners' own submissions, few among all feedback: the status lookup of every feedback and
 # withdrawal reads them (migration 0004).

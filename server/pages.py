@@ -17,6 +17,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from . import assets, i18n, validation
+from .client_address import rate_limit_key
 from .errors import ApiError, InvalidField
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).resolve().parent / "templates"))
@@ -103,7 +104,7 @@ async def case_page(request: Request) -> Response:
     action = form.get("action", "status")
     notice = None
     try:
-        wait = request.app.state.rate_limiter.allow(request.client.host if request.client else None)
+        wait = request.app.state.rate_limiter.allow(rate_limit_key(request))
         if wait:
             raise ApiError("rate limited", code="rate_limited", status=429, retry_after=int(wait) + 1)
         if action == "withdraw":

@@ -31,6 +31,7 @@ from starlette.routing import Mount, Route
 
 from . import exchange
 from .api import error_response, read_json
+from .client_address import rate_limit_key
 from .config import Settings
 from .errors import ApiError, InvalidField
 from .page_prefetch import PageKey, PagePrefetch
@@ -42,6 +43,9 @@ from .security import keyed
 PREFIX = "/v1"
 DEFAULT_PAGE_SIZE = 800  # python-threatexchange's default
 MAX_PAGE_SIZE = 2000
+# Hash values per FetchHashes page, in characters: a page of vPDQ records stops here (at least
+# one record; values are at most 64,000 characters: pyhash.signals.MAX_VPDQ_CHARS).
+MAX_PAGE_CHARS = 2_000_000
 MAX_ITEMS = 1000  # feedbacks or hashes per request
 MAX_BODY_BYTES = 1024 * 1024  # partners' batches (vPDQ values can be tens of KB); 64 KB elsewhere
 MAX_TAGS, MAX_TAG_LENGTH = 32, 100
@@ -120,14 +124,31 @@ Handler = Callable[[Request, PartnerService, Partner], Awaitable[Response]]
 
 
 def partner_endpoint(endpoint: str) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
-    """Authenticate (401/403), rate-limit per partner (429), then run; refusals as JSON."""
+    """Turn away a client with too many failed authentications (429), authenticate (401/403),
+    rate-limit per partner (429), then run; refusals as JSON."""
 
     def wrap(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         async def run(request: Request) -> Response:
             service: PartnerService = request.app.state.partner_api
+            failures: RateLimiter = request.app.state.partner_auth_failures
+            client = rate_limit_key(request)
             try:
-                partner = await service.partners.authenticate(
-                    request.headers.get(SUBSCRIPTION_HEADER), request.headers.get(FUNCTION_HEADER), endpoint)
+                # Before the key lookup, so that a flood of bad keys costs no database read. The token
+                # is taken now, so that requests in flight at once cannot all get past, and given back
+                # unless the keys turn out missing or unknown (a 403 needs the partner's own keys).
+                if wait := failures.allow(client):
+                    raise ApiError(f"too many failed authentications from this client (at most {failures.per_minute} "
+                                   f"a minute): check the {SUBSCRIPTION_HEADER} and {FUNCTION_HEADER} keys, then "
+                                   "try again after Retry-After seconds", field=SUBSCRIPTION_HEADER,
+                                   code="rate_limited", status=429, retry_after=int(wait) + 1)
+                try:
+                    partner = await service.partners.authenticate(
+                        request.headers.get(SUBSCRIPTION_HEADER), request.headers.get(FUNCTION_HEADER), endpoint)
+                except ApiError as refused:
+                    if refused.status != 401:
+                        failures.refund(client)
+                    raise
+                failures.refund(client)
                 wait = service.rate_limiter.allow(f"partner:{partner.id}")
                 if wait:
                     raise ApiError("Too many requests for this partner. Wait and try again.", code="rate_limited",
@@ -151,7 +172,8 @@ def partner_endpoint(endpoint: str) -> Callable[[Handler], Callable[[Request], A
 def _whole_number(text: str | None, field: str, default: int, low: int, high: int) -> int:
     if text is None or text == "":
         return default
-    if not (text.isascii() and text.isdigit()) or not low <= int(text) <= high:
+    # The length first: int() of over 4300 digits raises (Python's limit), of fewer is cheap.
+    if not (text.isascii() and text.isdigit()) or len(text) > len(str(high)) or not low <= int(text) <= high:
         raise _bad(field, f"{field} must be a whole number from {low} to {high}, got {text[:40]!r}")
     return int(text)
 
@@ -201,7 +223,7 @@ async def _render_page(service: PartnerService, key: PageKey, types: tuple[str, 
             conn.execution_options(isolation_level="REPEATABLE READ")
         after = exchange.start_position(conn, key.timestamp) if key.after_seq is None else key.after_seq
         return exchange.read_page(conn, partner_id=key.partner_id, after_seq=after, types=types, size=key.size,
-                                  pseudonym_key=service.pseudonym_key)
+                                  max_chars=MAX_PAGE_CHARS, pseudonym_key=service.pseudonym_key)
 
     page = await service.database.read(read)
     # A checkpoint: resuming with startTimestamp=nextSetTimestamp (at or after, inclusive) may
@@ -265,6 +287,10 @@ def _candidates(value: Any, field: str, only: str | None) -> list[exchange.Key]:
     names no type, and each type's format is distinct (64 hex PDQ, 32 hex MD5, vPDQ JSON)."""
     if not isinstance(value, str):
         raise InvalidField("hashValue must be a string", field=field)
+    longest = max(pyhash.SIGNAL_TYPES.values(), key=lambda entry: entry.max_length)
+    if len(value) > longest.max_length:  # refused before any type's parser reads it
+        raise InvalidField(f"hashValue is at most {longest.max_length} characters (the longest a {longest.name} "
+                           f"value may be), got {len(value)}", field=field)
     keys = []
     for name, entry in pyhash.SIGNAL_TYPES.items():
         if only is not None and name != only:
@@ -324,9 +350,15 @@ async def submit_hashes(request: Request, service: PartnerService, partner: Part
             given = _feedback(json_object(opinions[0], where, ("feedbackValue", "tags", "source"),
                                           ("feedbackValue",)), where)
         parsed.append(((name, value), given))
-    count = await service.database.write(
+    count, withdrawn = await service.database.write(
         partial(exchange.submit_hashes, partner_id=partner.id, moment=datetime.now(timezone.utc), items=parsed))
-    return JSONResponse({"count": count})
+    answer: dict[str, Any] = {"count": count}
+    if withdrawn:
+        # Recorded, but a person's withdrawal stands: these records stay Withdrawn (or Deleted).
+        answer["withdrawnByPerson"] = [index for index, (key, _) in enumerate(parsed) if key in withdrawn]
+        answer["message"] = ("the hashRecords listed in withdrawnByPerson were withdrawn by the people who "
+                             "shared them; your submission is recorded, and they stay withdrawn")
+    return JSONResponse(answer)
 
 
 routes = [

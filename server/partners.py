@@ -28,7 +28,8 @@ from sqlalchemy.engine import Connection
 
 from .config import Settings
 from .errors import ApiError
-from .models import partner_keys, partners, server_secret
+from . import exchange
+from .models import exchange_records, partner_feedback, partner_keys, partners, server_secret
 from .security import keyed
 
 ENDPOINTS = ("FetchHashes", "SubmitFeedback", "SubmitHashes")
@@ -52,6 +53,13 @@ class IssuedKeys:
 
     def as_json(self) -> dict[str, Any]:
         return {"name": self.name, "subscription_key": self.subscription_key, "function_keys": self.function_keys}
+
+
+@dataclass(frozen=True)
+class Revoked:
+    name: str
+    withdrawn: int  # records it alone held up, now Withdrawn for every partner
+    still_held: int  # records it submitted that cases or other partners still hold Active
 
 
 class PartnerError(Exception):
@@ -168,16 +176,24 @@ class PartnerStore:
 
         return await self.db.write(rotate)
 
-    async def revoke(self, name: str) -> str:
-        """The partner's keys stop working at once; its feedback stays (people were told of it)."""
+    async def revoke(self, name: str) -> Revoked:
+        """The partner's keys stop working at once, and the hashes it submitted itself no longer
+        hold anything Active: each turns Withdrawn unless a case or another partner still holds
+        it. Its feedback stays (people were told of it)."""
         moment = _now()
 
-        def revoke(conn: Connection) -> str:
+        def revoke(conn: Connection) -> Revoked:
             partner = _find(conn, name)
             conn.execute(delete(partner_keys).where(partner_keys.c.partner_id == partner.id))
             conn.execute(update(partners).where(partners.c.id == partner.id)
                          .values(status="revoked", revoked_at=func.coalesce(partners.c.revoked_at, moment)))
-            return str(partner.name)
+            submitted = [(row.signal_type, row.value) for row in conn.execute(
+                select(exchange_records.c.signal_type, exchange_records.c.value)
+                .join(partner_feedback, partner_feedback.c.record_id == exchange_records.c.id)
+                .where(partner_feedback.c.partner_id == partner.id, partner_feedback.c.submitted == 1))]
+            statuses = exchange.hashes_changed(conn, submitted)
+            still_active = sum(status == exchange.ACTIVE for status, _ in statuses.values())
+            return Revoked(str(partner.name), len(statuses) - still_active, still_active)
 
         return await self.db.write(revoke)
 
@@ -208,7 +224,8 @@ USAGE = """Partners: platforms that sync hashes over the partner API (docs/partn
 
   python -m server partners add NAME [--json]      a new partner; prints its keys, once
   python -m server partners list [--json]          every partner, active or revoked
-  python -m server partners revoke NAME            its keys stop working at once
+  python -m server partners revoke NAME            its keys stop working at once; the hashes it
+                                                   submitted are withdrawn unless others hold them
   python -m server partners rotate NAME [--json]   new keys; the old ones stop working at once
 
 NAME is shown to people whose hashes the partner reports on, exactly as typed (e.g. "Example
@@ -248,7 +265,10 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
         elif args.action == "rotate":
             _print_keys(await store.rotate(args.name), args.json, "has new keys (the old ones no longer work)")
         elif args.action == "revoke":
-            print(f"Partner {await store.revoke(args.name)!r} revoked: its keys no longer work.")
+            revoked = await store.revoke(args.name)
+            print(f"Partner {revoked.name!r} revoked: its keys no longer work. Of the hashes it submitted, "
+                  f"{revoked.withdrawn} are now withdrawn from the bank and {revoked.still_held} stay, "
+                  "held by people's cases or other partners.")
         else:
             listed = await store.list_partners()
             if args.json:

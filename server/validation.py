@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import math
 import re
+import string
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +18,19 @@ from .errors import ApiError, InvalidField
 
 LANGUAGES = ("tr", "en")
 REF = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
-_IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9_-]{16,128}")
+# An idempotency key must be unguessable: whoever holds it may replay the creation (within the
+# replay window) and be told the case number. So it carries at least 122 random bits: a random
+# (version 4) UUID, or at least 22 base64url characters (132 bits; a key of only hex digits
+# needs 31, of only decimal digits 37, for the same). Randomness cannot be read off a string;
+# this refuses what is plainly not random: other UUID versions, short keys of a small alphabet,
+# and keys of few distinct characters.
+_UUID = re.compile(r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}")
+_UUID4 = re.compile(r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-4[0-9A-Fa-f]{3}-[89ABab][0-9A-Fa-f]{3}-[0-9A-Fa-f]{12}")
+_BASE64URL_KEY = re.compile(r"[A-Za-z0-9_-]{22,128}")
+_KEY_MIN_BITS = 122
+_KEY_MIN_DISTINCT = 8
+IDEMPOTENCY_KEY_RULE = ("idempotency_key must be a random (version 4) UUID or 22 to 128 random base64url "
+                        "characters (A-Z a-z 0-9 - _), at least 122 random bits")
 
 
 @dataclass(frozen=True)
@@ -115,6 +129,26 @@ def _hashes(value: Any, field: str = "hashes") -> tuple[HashInput, ...]:
     return tuple(unique.values())
 
 
+def _key_bits(key: str) -> float:
+    """The most random bits a key of this length and alphabet can carry."""
+    if key.isdigit():
+        return len(key) * math.log2(10)
+    if all(c in string.hexdigits for c in key):
+        return len(key) * 4.0
+    return len(key) * 6.0
+
+
+def _idempotency_key(value: Any) -> str:
+    if isinstance(value, str) and _UUID.fullmatch(value):
+        if _UUID4.fullmatch(value):
+            return value
+        raise InvalidField(IDEMPOTENCY_KEY_RULE + "; this UUID is not a random one", field="idempotency_key")
+    if not (isinstance(value, str) and _BASE64URL_KEY.fullmatch(value) and _key_bits(value) >= _KEY_MIN_BITS
+            and len(set(value)) >= _KEY_MIN_DISTINCT):
+        raise InvalidField(IDEMPOTENCY_KEY_RULE, field="idempotency_key")
+    return value
+
+
 def _case_number(value: Any) -> str:
     number = codes.normalise_case_number(_string(value, "case_number"))
     if number is None:
@@ -139,12 +173,13 @@ def create_case(body: Any) -> CreateCase:
     if ref is not None and not (isinstance(ref, str) and REF.fullmatch(ref)):
         raise InvalidField("ref must be 1-32 lowercase letters, digits, '-' or '_'", field="ref")
     key = obj.get("idempotency_key")
-    if key is not None and not (isinstance(key, str) and _IDEMPOTENCY_KEY.fullmatch(key)):
-        raise InvalidField("idempotency_key must be 16-128 letters, digits, '-' or '_' (e.g. a UUID)",
-                           field="idempotency_key")
+    if key is not None:
+        key = _idempotency_key(key)
     pin = _pin(obj["pin"]) if "pin" in obj else None
     if pin is not None and key is None:
         raise InvalidField("a proposed pin needs an idempotency_key", field="pin")
+    if pin is not None and codes.weak_pin(pin):
+        raise InvalidField(codes.WEAK_PIN_RULE, field="pin", code="weak_pin")
     return CreateCase(_hashes(obj["hashes"]), language, ref, key, pin)
 
 

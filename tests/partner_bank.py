@@ -29,7 +29,9 @@ from server.db import Database
 from server.exchange import record_key
 from server.models import value_key
 from server.partners import PartnerStore
-from server_client import migrate
+from server_client import migrate, pdq_like
+from server_harness import LiveServer
+from threatexchange.exchanges.clients.stopncii.api import StopNCIIAPI, StopNCIIEndpoint
 
 BANK_PIN = "7K3QX-M2VDR"
 
@@ -50,10 +52,24 @@ def add_partner(url: str, name: str) -> dict[str, Any]:
     return asyncio.run(add())
 
 
+def partner_client(server: LiveServer, keys: dict[str, Any], fetch_key: str | None = None) -> StopNCIIAPI:
+    """The real python-threatexchange StopNCII client, with a partner's keys, for `server`."""
+    functions = keys["function_keys"]
+    return StopNCIIAPI(keys["subscription_key"], fetch_key or functions["FetchHashes"],
+                       {StopNCIIEndpoint.SubmitFeedback: functions["SubmitFeedback"],
+                        StopNCIIEndpoint.SubmitHashes: functions["SubmitHashes"]},
+                       base_url_override=server.url("/v1"))
+
+
+def partner_headers(keys: dict[str, Any], endpoint: str) -> dict[str, str]:
+    """The two key headers for calling `endpoint` by hand."""
+    return {"Ocp-Apim-Subscription-Key": keys["subscription_key"], "x-functions-key": keys["function_keys"][endpoint]}
+
+
 def bank_value(kind: str, i: int) -> str:
     """Distinct valid values (never the all-zero PDQ) for bank hash `i`."""
     if kind == "pdq":
-        return hashlib.sha256(b"bank-pdq-%d" % i).hexdigest()
+        return pdq_like(hashlib.sha256(b"bank-pdq-%d" % i).digest())
     return hashlib.md5(b"bank-md5-%d" % i).hexdigest()
 
 

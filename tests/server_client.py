@@ -10,7 +10,10 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import subprocess
+import sys
 import uuid
 from datetime import datetime
 from collections.abc import AsyncIterator
@@ -34,8 +37,18 @@ PIN_RE = re.compile(rf"[{CROCKFORD}]{{5}}-[{CROCKFORD}]{{5}}")
 SERVER_TABLES = ("server_secret", "cases", "case_hashes", "pin_attempts", "idempotency")
 
 
+def pdq_like(seed: bytes) -> str:
+    """A PDQ value an image could have, made from 32 random-looking bytes: with more than 128 of
+    its 256 bits set (which no image gives: pyhash.pdq.MAX_SET_BITS) the bits are inverted, so
+    about 120 remain. Distinct seeds give distinct values (unless one is the other's inverse)."""
+    value = int.from_bytes(seed[:32], "big")
+    if bin(value).count("1") > 128:
+        value ^= (1 << 256) - 1
+    return format(value, "064x")
+
+
 def pdq_value(i: int) -> str:
-    return hashlib.sha256(b"pdq-%d" % i).hexdigest()
+    return pdq_like(hashlib.sha256(b"pdq-%d" % i).digest())
 
 
 def md5_value(i: int) -> str:
@@ -130,6 +143,14 @@ def sqlite_path(url: str) -> Path | None:
     return Path(url[len(prefix):]) if url.startswith(prefix) else None
 
 
+def run_cli(database_url: str, data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`python -m server ARGS` on this database, as an operator runs it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KALKAN_")}
+    env |= {"KALKAN_DATABASE_URL": database_url, "KALKAN_DATA_DIR": str(data_dir)}
+    return subprocess.run([sys.executable, "-m", "server", *args], cwd=Path(__file__).resolve().parent.parent,
+                          env=env, capture_output=True, text=True, timeout=60)
+
+
 # --- the app in this process ----------------------------------------------------------------------
 
 
@@ -181,9 +202,6 @@ if __name__ == "__main__":
     # `python -m tests.server_client ARGS` is `python -m server ARGS --workers $KALKAN_TEST_WORKERS`:
     # the live_server fixture starts a module with --host/--port only, and the workers test
     # needs uvicorn's multi-process mode exactly as `python -m server --workers N` runs it.
-    import os
-    import sys
-
     from server.cli import main
 
     raise SystemExit(main([*sys.argv[1:], "--workers", os.environ.get("KALKAN_TEST_WORKERS", "2")]))

@@ -23,14 +23,13 @@ import requests
 from threatexchange.exchanges.clients.stopncii.api import (
     StopNCIIAPI,
     StopNCIICSPFeedbackValue,
-    StopNCIIEndpoint,
     StopNCIIHashRecord,
     StopNCIISignalType,
 )
 from threatexchange.exchanges.collab_config import CollaborationConfigBase
 from threatexchange.exchanges.impl.stop_ncii_api import StopNCIICheckpoint, StopNCIISignalExchangeAPI
 
-from partner_bank import BANK_PIN, add_partner, seed_bank
+from partner_bank import BANK_PIN, add_partner, partner_client as client_for, partner_headers as headers, seed_bank
 from server import exchange
 from server.db import Database
 from server.errors import ApiError
@@ -45,18 +44,6 @@ VPDQ = json.dumps([f"{pdq_value(900 + i)},100,{i}.000" for i in range(3)])
 
 
 # --- helpers --------------------------------------------------------------------------------------
-
-
-def client_for(server: LiveServer, keys: dict[str, Any], fetch_key: str | None = None) -> StopNCIIAPI:
-    functions = keys["function_keys"]
-    return StopNCIIAPI(keys["subscription_key"], fetch_key or functions["FetchHashes"],
-                       {StopNCIIEndpoint.SubmitFeedback: functions["SubmitFeedback"],
-                        StopNCIIEndpoint.SubmitHashes: functions["SubmitHashes"]},
-                       base_url_override=server.url("/v1"))
-
-
-def headers(keys: dict[str, Any], endpoint: str) -> dict[str, str]:
-    return {"Ocp-Apim-Subscription-Key": keys["subscription_key"], "x-functions-key": keys["function_keys"][endpoint]}
 
 
 def everything(api: StopNCIIAPI, start: int = StopNCIIAPI.DEFAULT_START_TIME) -> tuple[dict[tuple[str, str], StopNCIIHashRecord], int]:
@@ -315,16 +302,16 @@ def test_status_lookups_stay_on_indexes_when_tables_grow_after_start(postgresql_
                 raw = (await conn.get_raw_connection()).driver_connection
                 raw.add_log_listener(lambda _, message: notices.append(message.message))
                 for _ in range(10):  # a generic plan would be made here, on the empty table
-                    assert await conn.run_sync(lambda c: exchange._statuses(c, keys)) == dict.fromkeys(keys, "Active")
+                    assert await conn.run_sync(lambda c: exchange._statuses(c, keys)) == dict.fromkeys(keys, ("Active", False))
                 await conn.rollback()
                 await execute(url, "INSERT INTO partner_feedback (record_id, partner_id, value, tags, submitted,"
-                                   " created_at, updated_at) SELECT id, (SELECT id FROM partners), 'Blocked', '[]',"
-                                   " 0, now(), now() FROM exchange_records")
+                                   " created_at, updated_at, reported_at) SELECT id, (SELECT id FROM partners), 'Blocked', '[]',"
+                                   " 0, now(), now(), now() FROM exchange_records")
                 for setting in ("LOAD 'auto_explain'", "SET auto_explain.log_min_duration = 0",
                                 "SET auto_explain.log_level = notice"):
                     await conn.exec_driver_sql(setting)
                 notices.clear()
-                assert await conn.run_sync(lambda c: exchange._statuses(c, keys)) == dict.fromkeys(keys, "Active")
+                assert await conn.run_sync(lambda c: exchange._statuses(c, keys)) == dict.fromkeys(keys, ("Active", False))
                 await conn.rollback()
         finally:
             await database.dispose()
@@ -596,7 +583,7 @@ async def _write_concurrently(server: LiveServer, bank: Any) -> None:
         async def new_case(i: int) -> None:
             shared = bank.keys[rng.randrange(BANK_CASES)][0]
             async with gate:
-                response = await post("/api/cases", {"idempotency_key": f"concurrent-case-{i:06d}", "hashes": [
+                response = await post("/api/cases", {"idempotency_key": f"concurrent-case-{i:06d}-{rng.getrandbits(96):024x}", "hashes": [
                     pdq(pdq_value(10_000 + i)), md5(md5_value(10_000 + i)), pdq(shared[1])]})
                 assert response.status_code == 201, response.text
                 if i % 2:

@@ -34,6 +34,8 @@ from server.config import MAX_HASHES_PER_REQUEST, MIN_PDQ_QUALITY, Settings
 from server.db import create_engine
 from server.migrate import upgrade
 from server.models import metadata
+from pyhash.pdq import MAX_SET_BITS, MIN_SET_BITS
+from server_client import pdq_like
 
 pytestmark = pytest.mark.filterwarnings("ignore:Generating overly large repr")
 
@@ -103,7 +105,7 @@ class InProcessServer:
         # Something in every table: a case with hashes, made with an idempotency key, and a
         # counted wrong PIN for another case number.
         created = await self.client.post("/api/cases", json={
-            "hashes": [{"signal_type": "pdq", "value": secrets.token_hex(32), "quality": 90},
+            "hashes": [{"signal_type": "pdq", "value": pdq_like(secrets.token_bytes(32)), "quality": 90},
                        {"signal_type": "md5", "value": secrets.token_hex(16)}],
             "language": "en", "ref": "helpline-1", "idempotency_key": secrets.token_urlsafe(24)})
         assert created.status_code == 201, created.text
@@ -178,6 +180,9 @@ json_values = st.recursive(
     max_leaves=20)
 
 hex64 = st.text(alphabet="0123456789abcdef", min_size=64, max_size=64).filter(lambda v: v != "0" * 64)
+# What images give: hypothesis likes simple values (000...001), which PDQ never produces.
+pdq64 = hex64.map(lambda v: pdq_like(bytes.fromhex(v))).filter(
+    lambda v: MIN_SET_BITS <= bin(int(v, 16)).count("1") <= MAX_SET_BITS)
 hex32 = st.text(alphabet="0123456789abcdefABCDEF", min_size=32, max_size=32)
 
 
@@ -195,7 +200,7 @@ def not_hex(length: int) -> st.SearchStrategy[str]:
 def valid_hash(draw: st.DrawFn) -> dict[str, Any]:
     kind = draw(st.sampled_from(["pdq", "md5", "vpdq"]))
     if kind == "pdq":
-        return {"signal_type": "pdq", "value": draw(hex64), "quality": draw(st.integers(MIN_PDQ_QUALITY, 100))}
+        return {"signal_type": "pdq", "value": draw(pdq64), "quality": draw(st.integers(MIN_PDQ_QUALITY, 100))}
     if kind == "md5":
         return {"signal_type": "md5", "value": draw(hex32)}
     frames = draw(st.lists(st.tuples(hex64, st.integers(0, 100), st.integers(0, 10_000)), min_size=1, max_size=3))
@@ -475,6 +480,7 @@ def _valid_pasted_line(line: str) -> bool:
         return bool(re.fullmatch(r"[0-9a-fA-F]{32}", fields[1]))
     if fields[:1] == ["pdq"] and len(fields) == 3:
         return (bool(re.fullmatch(r"[0-9a-fA-F]{64}", fields[1])) and fields[1] != "0" * 64
+                and MIN_SET_BITS <= bin(int(fields[1], 16)).count("1") <= MAX_SET_BITS
                 and len(fields[2]) <= 3 and fields[2].isascii() and fields[2].isdigit()
                 and MIN_PDQ_QUALITY <= int(fields[2]) <= 100)
     return False  # vpdq lines come only from bad_lines here

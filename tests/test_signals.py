@@ -11,7 +11,7 @@ from pyhash import vpdq
 from pyhash.signals import InvalidHashError
 
 PDQ_A = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22"
-PDQ_B = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b2d"  # 4 bits away
+PDQ_B = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b44"  # 4 bits away, 128 set
 
 
 def test_registry_names_and_wire_names() -> None:
@@ -26,9 +26,11 @@ def test_registry_names_and_wire_names() -> None:
 def test_pdq_validation_normalises_and_names_the_rule() -> None:
     pdq_type = pyhash.signal_type("pdq")
     assert pdq_type.validate(PDQ_A.upper()) == PDQ_A
-    for bad in ["", PDQ_A[:-1], PDQ_A + "0", "g" + PDQ_A[1:], " " + PDQ_A[1:], PDQ_A[:-1] + "\u0661"]:
+    for bad in ["", PDQ_A[:-1], "g" + PDQ_A[1:], " " + PDQ_A[1:], PDQ_A[:-1] + "\u0661"]:
         with pytest.raises(InvalidHashError, match="64 hexadecimal"):
             pdq_type.validate(bad)
+    with pytest.raises(InvalidHashError, match="at most 64 characters"):
+        pdq_type.validate(PDQ_A + "0")
     with pytest.raises(InvalidHashError, match="too small"):
         pdq_type.validate("0" * 64)
     with pytest.raises(InvalidHashError, match="string"):

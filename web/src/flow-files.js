@@ -4,6 +4,12 @@
 // touches the network.
 
 export const MIN_PDQ_QUALITY = 50; // the server refuses less: too little detail to be recognised
+
+/** Whether the server takes a PDQ hash: detailed enough, and one the registry accepts (the
+ * worker asks it: pyhash/signals.py). Otherwise the photo is "not detailed enough". */
+function sendable(pdq) {
+  return pdq.quality >= MIN_PDQ_QUALITY && pdq.acceptable !== false;
+}
 export const MAX_HASHES_PER_CASE_REQUEST = 500; // docs/api.md: over 500 hashes in a request is refused
 
 /** The fields the API takes for a hash (hasher.js adds orientation, sizes, frame counts). */
@@ -104,7 +110,7 @@ export class FileList {
     item.node.dataset.kind = result.kind;
     const photo = result.hashes.find((h) => h.signal_type === "pdq" && h.orientation !== "raw")
       ?? result.hashes.find((h) => h.signal_type === "pdq");
-    if (result.kind === "image" && photo && photo.quality < MIN_PDQ_QUALITY) {
+    if (result.kind === "image" && photo && !sendable(photo)) {
       item.lowQuality = true;
       item.node.dataset.lowQuality = "true";
       item.status.textContent = this.t("flow_file_not_sent");
@@ -181,7 +187,7 @@ export class FileList {
     for (const item of this.items) {
       if (!item.result) continue;
       for (const hash of item.result.hashes) {
-        if (hash.signal_type === "pdq" && !(hash.quality >= MIN_PDQ_QUALITY)) continue;
+        if (hash.signal_type === "pdq" && !sendable(hash)) continue;
         const key = `${hash.signal_type}:${hash.value}`;
         if (seen.has(key)) continue;
         seen.add(key);

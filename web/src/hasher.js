@@ -263,7 +263,7 @@ export class HashPool {
     const hashes = [];
     const timings = { decodeMs: 0, hashMs: 0 };
     for (const variant of decoded.variants) {
-      let { hash, quality } = variant;
+      let { hash, quality, acceptable } = variant;
       timings.decodeMs += variant.decodeMs;
       if (variant.bands) {
         check();
@@ -273,13 +273,13 @@ export class HashPool {
         const sums = await Promise.all(variant.bands.map((band) =>
           this.run("sums", { data: band.data, width, height, row_start: band.row_start, row_stop: band.row_stop },
             [band.data.buffer], undefined, signal)));
-        ({ hash, quality } = await this.run("finish", { bands: sums, width, height }, [], undefined, signal));
+        ({ hash, quality, acceptable } = await this.run("finish", { bands: sums, width, height }, [], undefined, signal));
         timings.hashMs += performance.now() - t0;
       } else {
         timings.hashMs += variant.hashMs;
       }
       hashes.push({
-        signal_type: "pdq", value: hash, quality, orientation: variant.orientation,
+        signal_type: "pdq", value: hash, quality, acceptable, orientation: variant.orientation,
         width: variant.width, height: variant.height, bands: variant.bands ? variant.bands.length : 1,
       });
     }

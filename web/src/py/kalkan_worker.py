@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 
+import pyhash
 from pyhash import pdq, vpdq
 from pyhash.md5 import MD5Hasher
 
@@ -30,8 +31,18 @@ def _view(data: object) -> memoryview:
     return memoryview(to_bytes() if to_bytes is not None else data)  # type: ignore[arg-type]
 
 
+def _acceptable(value: str) -> bool:
+    """Whether the server's registry takes this value (an image of exact symmetries or almost
+    no detail can give one it does not): the flow then says so instead of sending it."""
+    try:
+        pyhash.signal_type("pdq").validate(value)
+    except pyhash.InvalidHashError:
+        return False
+    return True
+
+
 def _result(h: pdq.PDQHash) -> str:
-    return json.dumps({"hash": h.hash, "quality": h.quality})
+    return json.dumps({"hash": h.hash, "quality": h.quality, "acceptable": _acceptable(h.hash)})
 
 
 def pdq_rgba(data: object, width: int, height: int) -> str:
