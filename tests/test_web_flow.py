@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 from PIL import Image
 from playwright.sync_api import Browser, BrowserContext, Page, Route
@@ -507,6 +508,29 @@ def test_low_detail_photos_are_warned_and_not_sent_removing_and_cancelling(
     assert [e for e in recorder.console_errors if "ERR_FILE_NOT_FOUND" not in e] == []  # the revoked URL's load
     assert flow.csp_violations() == 0
     assert flow.axe_violations == {}, json.dumps(flow.axe_violations, indent=1)
+
+
+def test_a_photo_whose_hash_the_registry_refuses_is_warned_not_sent(
+        context: BrowserContext, server: LiveServer, tmp_path: Path) -> None:
+    """Sharp stripes have plenty of detail (quality 100) but a DCT of exact zeros: pyhash gives the
+    all-zero hash, which the server's registry refuses. The worker asks the registry, so the
+    person reads that the photo is not detailed enough, and it is not sent."""
+    page, _, flow = recorded_flow(context, server, "en")
+    flow.open()
+    flow.confirm_eligibility()
+    flow.expect_step("files")
+    stripes = tmp_path / "stripes.png"
+    Image.fromarray(((np.arange(512) // 8) % 2 * 255).astype(np.uint8)[None, :].repeat(512, 0)).convert("RGB").save(stripes)
+    flow.choose([stripes, IMAGES / "misc" / "c.png"])
+    refused, good = flow.items()
+    assert (refused["state"], refused["low_quality"], good["low_quality"]) == ("done", "true", None), flow.items()
+    item = page.locator(f"[data-testid=file-item][data-name='{stripes.name}']")
+    assert item.get_attribute("data-quality") == "100"
+    assert item.locator("[data-testid=file-warning]").inner_text() == i18n.TEXT["flow_file_low_quality"]["en"]
+    flow.click("next")
+    flow.expect_step("consent")
+    shown = flow.consent_hashes()
+    assert len(shown) == 1 and shown[0]["value"] != "0" * 64
 
 
 def test_dropped_response_retry_gets_the_same_case(context: BrowserContext, server: LiveServer) -> None:
