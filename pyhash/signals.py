@@ -45,7 +45,11 @@ class SignalType:
         if len(text) > self.max_length:
             raise InvalidHashError(f"too long for a {self.name} value: at most {self.max_length} characters, "
                                    f"got {len(text)}")
-        return self.parse(text)
+        normalised = self.parse(text)
+        if len(normalised) > self.max_length:  # normalising may lengthen it (vPDQ's timestamps)
+            raise InvalidHashError(f"too long for a {self.name} value once normalised: at most "
+                                   f"{self.max_length} characters, got {len(normalised)}")
+        return normalised
 
     def matches(self, a: str, b: str) -> bool:
         return self.distance(a, b) <= self.threshold
@@ -56,6 +60,7 @@ _HEX64 = re.compile(r"[0-9a-f]{64}")
 # 13 minutes of video: about what one request to the case API (64 KB) can carry. The cap keeps
 # a partner's page of records, and the memory reading it, bounded (server/exchange.py).
 MAX_VPDQ_CHARS = 64_000
+MAX_VPDQ_SECONDS = 7 * 24 * 3600  # a frame's time: no video a person has lasts longer than a week
 _HEX32 = re.compile(r"[0-9a-f]{32}")
 
 
@@ -96,6 +101,15 @@ def validate_vpdq(value: str) -> str:
         features = vpdq.from_threatexchange_signal(_require_str(value))
     except vpdq.VpdqFormatError as error:
         raise InvalidHashError(f"not a vPDQ signal: {error}") from None
+    for feature in features:
+        # A frame's PDQ hash follows PDQ's rule, except that a frame may be all-zero: black and
+        # flat frames are, and vPDQ keeps them (at quality 0) as the reference does.
+        if feature.pdq_hex != pdq.ZERO_HASH and not pdq.producible(feature.pdq_hex):
+            raise InvalidHashError(f"not a vPDQ signal: item {feature.frame_number}: this frame's value is not a "
+                                   "PDQ hash that an image produces")
+        if feature.timestamp > MAX_VPDQ_SECONDS:
+            raise InvalidHashError(f"not a vPDQ signal: item {feature.frame_number}: a frame's time is at most "
+                                   f"{MAX_VPDQ_SECONDS} seconds")
     return vpdq.to_threatexchange_signal(features)
 
 

@@ -3,8 +3,11 @@
 A record is Active while any active case (or an active partner's own submission) holds its hash,
 Withdrawn once every holder withdrew (platforms delete it), Deleted once `purge` removed the last
 holder for good. A person's withdrawal is final for partners: once every case holding a hash is
-withdrawn, the record stays Withdrawn (Deleted after purge) whatever partners submit; only a new
-case makes it Active again. No HTTP here: server/partner_api.py speaks the wire format.
+withdrawn, the record stays Withdrawn (Deleted after purge) whatever partners submitted since the
+first case held it; only a new case makes it Active again. A partner's submission made before
+any case held the hash is the partner's own finding, and keeps holding the record Active: else
+anyone with the images could open a case with their hash and withdraw it to take a platform's
+own reports out of the bank. No HTTP here: server/partner_api.py speaks the wire format.
 
 Consistent paging. Every change to a record (a case adds the hash, a case is withdrawn, a partner
 gives feedback or submits the hash, purge removes a holder) gives the record the next number
@@ -28,6 +31,7 @@ import json
 import time
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
 
 import pyhash
@@ -106,6 +110,9 @@ _BUMP = (update(exchange_records).where(exchange_records.c.id == bindparam("reco
          .values(status=bindparam("new_status"), person_withdrawn=bindparam("new_person_withdrawn"),
                  change_seq=bindparam("new_seq"), modified_at=bindparam("new_modified")))
 _PAGE_CHUNK = 1000  # values per list when reading a page (pageSize is at most 2000)
+# Cases a page lists per record (caseNumbers); the record's status counts them all. Anyone can
+# open cases, and a page must not grow with how many hold one hash.
+MAX_CASES_LISTED = 100
 
 
 def _one_of(column: Any, name: str, item_type: Any, dialect: str) -> Any:
@@ -118,8 +125,9 @@ def _one_of(column: Any, name: str, item_type: Any, dialect: str) -> Any:
 
 @dataclass(frozen=True)
 class _Statements:
-    holders: Any  # a type's case hashes among some values: value, case_id, status
-    submitters: Any  # partners' own submissions among records: key_digest, feedback value, partner status
+    holders: Any  # a type's case hashes among some values: value, case_id, status, added_at
+    page_holders: Any  # the same for a page: value, case_id, status; the first MAX_CASES_LISTED per value
+    submitters: Any  # partners' own submissions among records: key_digest, value, partner status, first report
     person_withdrawn: Any  # which of some records (by key digest) people withdrew
     find: Any  # records by key digest
     page_feedback: Any  # feedback on records: record_id, partner name, value, tags
@@ -145,8 +153,10 @@ def _sql(conn: Connection) -> _Statements:
     feedback = insert(partner_feedback)
     given = partner_feedback.c
     statements = _Statements(
-        holders=select(case_hashes.c.value, case_hashes.c.case_id, case_hashes.c.status).where(same_type, values),
-        submitters=(select(exchange_records.c.key_digest, given.value, partners.c.status)
+        holders=select(case_hashes.c.value, case_hashes.c.case_id, case_hashes.c.status,
+                       case_hashes.c.added_at).where(same_type, values),
+        page_holders=_first_holders(same_type, values),
+        submitters=(select(exchange_records.c.key_digest, given.value, partners.c.status, given.created_at)
                     .select_from(partner_feedback.join(exchange_records, exchange_records.c.id == given.record_id)
                                  .join(partners, partners.c.id == given.partner_id))
                     .where(_one_of(exchange_records.c.key_digest, "digests", LargeBinary(), dialect),
@@ -182,6 +192,14 @@ def _sql(conn: Connection) -> _Statements:
     )
     _STATEMENTS[dialect] = statements
     return statements
+
+
+def _first_holders(same_type: Any, values: Any) -> Any:
+    numbered = select(case_hashes.c.value, case_hashes.c.case_id, case_hashes.c.status,
+                      func.row_number().over(partition_by=case_hashes.c.value_key, order_by=case_hashes.c.case_id)
+                      .label("number")).where(same_type, values).subquery()
+    return (select(numbered.c.value, numbered.c.case_id, numbered.c.status)
+            .where(numbered.c.number <= MAX_CASES_LISTED))
 
 
 def _lock(conn: Connection) -> None:
@@ -231,44 +249,53 @@ def hashes_changed(conn: Connection, keys: Iterable[Key]) -> dict[Key, Status]:
 
 
 def _statuses(conn: Connection, keys: Sequence[Key]) -> dict[Key, Status]:
-    """Each record's status from its holders: active cases first, then (only where no person
-    withdrew it) active partners' own submissions."""
+    """Each record's status from its holders: active cases first; then active partners' own
+    submissions, where no person withdrew the hash or the partner submitted it before any case
+    held it (its own finding: see the module's docstring)."""
     case_active: set[Key] = set()
-    case_held: set[Key] = set()
+    first_held: dict[Key, datetime] = {}  # when the first case still holding it (withdrawn or not) added it
     by_type: dict[str, list[str]] = {}
     for signal_type, value in keys:
         by_type.setdefault(signal_type, []).append(value)
     for signal_type, values in by_type.items():
         for chunk in _chunks(values):
-            for value, _, status in conn.execute(_sql(conn).holders, {"signal_type": signal_type,
-                                                                  "value_keys": [value_key(v) for v in chunk]}):
-                case_held.add((signal_type, value))
+            for value, _, status, added_at in conn.execute(_sql(conn).holders, {
+                    "signal_type": signal_type, "value_keys": [value_key(v) for v in chunk]}):
+                key, added_at = (signal_type, value), _utc(added_at)
+                first_held[key] = min(first_held.get(key, added_at), added_at)
                 if status == "active":
-                    case_active.add((signal_type, value))
-    partner_active: set[Key] = set()
-    partner_held: set[Key] = set()
+                    case_active.add(key)
+    submissions: dict[Key, list[tuple[bool, datetime]]] = {}  # (still holds it up, first reported)
     withdrawn_before: set[Key] = set()  # people withdrew it, and purge has removed their cases since
     for chunk in _chunks(keys):
         by_digest = {record_key(*key): key for key in chunk}
-        for digest, value, partner_status in conn.execute(_sql(conn).submitters, {"digests": list(by_digest)}):
-            partner_held.add(by_digest[digest])
-            if value not in RETRACTED and partner_status == "active":  # a revoked partner holds nothing up
-                partner_active.add(by_digest[digest])
+        for digest, value, partner_status, created_at in conn.execute(_sql(conn).submitters,
+                                                                      {"digests": list(by_digest)}):
+            # A revoked partner, or one that retracted its submission, holds nothing up.
+            submissions.setdefault(by_digest[digest], []).append(
+                (value not in RETRACTED and partner_status == "active", _utc(created_at)))
         for (digest,) in conn.execute(_sql(conn).person_withdrawn, {"digests": list(by_digest)}):
             withdrawn_before.add(by_digest[digest])
 
     def status(key: Key) -> Status:
         if key in case_active:
             return ACTIVE, False
-        if key in case_held:  # every case holding it was withdrawn
-            return WITHDRAWN, True
-        if key in withdrawn_before:
+        held_up = [since for holds, since in submissions.get(key, []) if holds]
+        if key in first_held:  # every case holding it was withdrawn
+            own_finding = any(since < first_held[key] for since in held_up)
+            return (ACTIVE, False) if own_finding else (WITHDRAWN, True)
+        if key in withdrawn_before:  # (and no partner's own finding held it up then)
             return DELETED, True
-        if key in partner_active:
+        if held_up:
             return ACTIVE, False
-        return (WITHDRAWN if key in partner_held else DELETED), False
+        return (WITHDRAWN if key in submissions else DELETED), False
 
     return {key: status(key) for key in keys}
+
+
+def _utc(moment: datetime) -> datetime:
+    """SQLite hands datetimes back without their zone; they were stored in UTC."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
 
 
 def drop_old_markers(conn: Connection, cutoff: float) -> int:
@@ -410,17 +437,28 @@ def start_position(conn: Connection, start_timestamp: int) -> int:
     return int((conn.execute(select(exchange_counter.c.seq).where(exchange_counter.c.id == 1))).scalar_one())
 
 
+def _record_bytes(record: dict[str, Any]) -> int:
+    """At least as many bytes as the record takes in a page's JSON (a character is at most 4)."""
+    size = 160 + len(record["hashValue"]) + sum(len(pseudonym) + 16 for pseudonym in record["caseNumbers"])
+    for opinion in record["CSPFeedbacks"]:
+        size += 64 + 4 * (len(opinion["source"]) + len(opinion["feedbackValue"]))
+        size += sum(4 * len(tag) + 4 for tag in opinion["tags"])
+    return size
+
+
 def read_page(conn: Connection, *, partner_id: int, after_seq: int, types: Collection[str], size: int,
-              max_chars: int, pseudonym_key: bytes) -> Page:
+              max_bytes: int, pseudonym_key: bytes) -> Page:
     """Up to `size` records of `types` numbered above `after_seq`, in number order, as the wire
-    shows them to `partner_id`, their values together at most `max_chars` characters (but at
-    least one record). Run it in one snapshot (repeatable read)."""
-    parameters = {"after": after_seq, "types": list(types), "limit": size + 1, "max_chars": max_chars}
-    # Only types whose values can be long need the running sum; PDQ and MD5 pages never reach it.
+    shows them to `partner_id`: together at most `max_bytes` of JSON (but at least one record),
+    each listing at most MAX_CASES_LISTED of the cases holding it. Run it in one snapshot
+    (repeatable read)."""
+    parameters = {"after": after_seq, "types": list(types), "limit": size + 1, "max_chars": max_bytes}
+    # Values are most of a page. Only types whose values can be long need the database to stop
+    # at the budget (a running sum); PDQ and MD5 pages never reach it.
     longest = max(pyhash.signal_type(name).max_length for name in types)
-    rows = conn.execute(_PAGE if longest * size <= max_chars else _BOUNDED_PAGE, parameters).all()
+    rows = conn.execute(_PAGE if longest * size <= max_bytes else _BOUNDED_PAGE, parameters).all()
     taken, chars = 0, 0
-    while taken < min(len(rows), size) and (taken == 0 or chars + len(rows[taken].value) <= max_chars):
+    while taken < min(len(rows), size) and (taken == 0 or chars + len(rows[taken].value) <= max_bytes):
         chars += len(rows[taken].value)
         taken += 1
     has_more = len(rows) > taken
@@ -439,8 +477,8 @@ def read_page(conn: Connection, *, partner_id: int, after_seq: int, types: Colle
     pseudonyms: dict[int, str] = {}  # cases often hold several hashes: one keyed hash per case
     for signal_type, values in by_type.items():
         for chunk in _chunks(values, _PAGE_CHUNK):
-            for value, case_id, status in conn.execute(_sql(conn).holders, {"signal_type": signal_type,
-                                                                       "value_keys": [value_key(v) for v in chunk]}):
+            for value, case_id, status in conn.execute(_sql(conn).page_holders, {
+                    "signal_type": signal_type, "value_keys": [value_key(v) for v in chunk]}):
                 pseudonym = pseudonyms.get(case_id)
                 if pseudonym is None:
                     pseudonym = pseudonyms[case_id] = case_pseudonym(pseudonym_key, partner_id, case_id)
@@ -452,7 +490,16 @@ def read_page(conn: Connection, *, partner_id: int, after_seq: int, types: Colle
                                                        "tags": json.loads(tags)})
 
     wire = {name: wire_name(name) for name in pyhash.SIGNAL_TYPES}
-    out = [{"lastModtimestamp": modified_at, "signalType": wire[signal_type], "hashValue": value,
-            "hashStatus": status, "caseNumbers": holders.get(record_id, {}), "CSPFeedbacks": opinions.get(record_id, [])}
-           for record_id, signal_type, value, status, _, modified_at in rows]
-    return Page(out, rows[-1].change_seq, rows[-1].modified_at, has_more)
+    out: list[dict[str, Any]] = []
+    total = 0
+    for record_id, signal_type, value, status, _, modified_at in rows:
+        record = {"lastModtimestamp": modified_at, "signalType": wire[signal_type], "hashValue": value,
+                  "hashStatus": status, "caseNumbers": holders.get(record_id, {}),
+                  "CSPFeedbacks": opinions.get(record_id, [])}
+        total += _record_bytes(record)
+        if out and total > max_bytes:  # the rest comes on the next page
+            has_more = True
+            break
+        out.append(record)
+    last = rows[len(out) - 1]
+    return Page(out, last.change_seq, last.modified_at, has_more)

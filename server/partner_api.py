@@ -43,9 +43,9 @@ from .security import keyed
 PREFIX = "/v1"
 DEFAULT_PAGE_SIZE = 800  # python-threatexchange's default
 MAX_PAGE_SIZE = 2000
-# Hash values per FetchHashes page, in characters: a page of vPDQ records stops here (at least
-# one record; values are at most 64,000 characters: pyhash.signals.MAX_VPDQ_CHARS).
-MAX_PAGE_CHARS = 2_000_000
+# A FetchHashes page's JSON stops at about this many bytes (at least one record): vPDQ values are
+# up to 64,000 characters (pyhash.signals.MAX_VPDQ_CHARS), and feedback tags up to 3 KB a partner.
+MAX_PAGE_BYTES = 2_000_000
 MAX_ITEMS = 1000  # feedbacks or hashes per request
 MAX_BODY_BYTES = 1024 * 1024  # partners' batches (vPDQ values can be tens of KB); 64 KB elsewhere
 MAX_TAGS, MAX_TAG_LENGTH = 32, 100
@@ -223,7 +223,7 @@ async def _render_page(service: PartnerService, key: PageKey, types: tuple[str, 
             conn.execution_options(isolation_level="REPEATABLE READ")
         after = exchange.start_position(conn, key.timestamp) if key.after_seq is None else key.after_seq
         return exchange.read_page(conn, partner_id=key.partner_id, after_seq=after, types=types, size=key.size,
-                                  max_chars=MAX_PAGE_CHARS, pseudonym_key=service.pseudonym_key)
+                                  max_bytes=MAX_PAGE_BYTES, pseudonym_key=service.pseudonym_key)
 
     page = await service.database.read(read)
     # A checkpoint: resuming with startTimestamp=nextSetTimestamp (at or after, inclusive) may

@@ -12,6 +12,7 @@ every test failed on the code before the fix.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -32,8 +33,8 @@ from threatexchange.exchanges.clients.stopncii.api import (
 import pyhash
 from partner_bank import add_partner, partner_client, partner_headers as headers
 from pyhash import pdq, vpdq
-from server.partner_api import MAX_PAGE_CHARS
-from server_client import creds, execute, md5_value, pdq_like, pdq_value, run_cli, snapshot
+from server.partner_api import MAX_PAGE_BYTES
+from server_client import creds, execute, md5_value, pdq_like, pdq_value, query, run_cli, snapshot
 from server_harness import REPO_ROOT, LiveServer, StartLiveServer
 
 NO_LIMITS = {"KALKAN_RATE_LIMIT_PER_MINUTE": "0", "KALKAN_PARTNER_RATE_LIMIT_PER_MINUTE": "0"}
@@ -189,7 +190,7 @@ def test_a_partner_submission_never_overrides_a_persons_withdrawal(database_url:
 
 def _vpdq(frames: int, seed: int = 0) -> str:
     """A vPDQ value of `frames` distinct frames, as the registry writes it."""
-    raw = json.dumps([f"{pdq_like(seed.to_bytes(4, 'big') + i.to_bytes(28, 'big'))},100,{i}.000"
+    raw = json.dumps([f"{pdq_like(hashlib.sha256(b'%d:%d' % (seed, i)).digest())},100,{i}.000"
                       for i in range(frames)])
     return vpdq.to_threatexchange_signal(vpdq.from_threatexchange_signal(raw))
 
@@ -224,7 +225,7 @@ def test_oversized_values_are_refused_on_every_path(database_url: str, server: L
 
 def test_fetch_pages_of_long_values_are_bounded_in_bytes(database_url: str, server: LiveServer) -> None:
     """Forty vPDQ values at the cap (~2.6 MB) and PDQ around them: a page of 2,000 records stops
-    at MAX_PAGE_CHARS of values, the next page carries on, and nothing is lost or repeated."""
+    at MAX_PAGE_BYTES of values, the next page carries on, and nothing is lost or repeated."""
     keys = add_partner(database_url, "Example Social")
     cap = pyhash.signal_type("vpdq").max_length
     frames = cap // 80
@@ -248,13 +249,13 @@ def test_fetch_pages_of_long_values_are_bounded_in_bytes(database_url: str, serv
             body = page.json()
             sizes.append(len(page.content))
             values = [r["hashValue"] for r in body["hashRecords"]]
-            assert sum(map(len, values)) <= MAX_PAGE_CHARS or len(values) == 1
+            assert sum(map(len, values)) <= MAX_PAGE_BYTES or len(values) == 1
             seen += values
             token = body["nextPageToken"]
             if not body["hasMoreRecords"]:
                 break
     assert sorted(seen) == sorted(submitted) and len(seen) == len(set(seen))
-    assert len(sizes) >= 2 and max(sizes) < MAX_PAGE_CHARS + 200_000, sizes
+    assert len(sizes) >= 2 and max(sizes) < MAX_PAGE_BYTES + 200_000, sizes
 
 
 # --- 10. numbers of any length --------------------------------------------------------------------
@@ -285,3 +286,160 @@ def test_numbers_of_any_length_are_a_400_naming_the_field(database_url: str, ser
         ]:
             response = http.post(server.url(path), content=body, headers={**extra, "Content-Type": "application/json"})
             assert response.status_code in (400, 413, 422), (path, digits, response.text[:200])
+
+
+def test_a_partners_own_earlier_finding_survives_a_case_opened_and_withdrawn_to_strip_it(
+        database_url: str, server: LiveServer) -> None:
+    """The attack on the rule above (found in review): anyone with the images opens a case with
+    their hash and withdraws it, to take a platform's own report of them out of the bank. A
+    submission made before any case held the hash is the platform's own finding and stands."""
+    first, second = add_partner(database_url, "First"), add_partner(database_url, "Second")
+    value = pdq_value(11)
+    found = StopNCIICSPFeedback(StopNCIICSPFeedbackValue.Blocked)
+    partner_client(server, first).submit_hashes({(StopNCIISignalType.ImagePDQ, value): found})
+    with server.client() as http:
+        case = http.post("/api/cases", json={"hashes": [{"signal_type": "pdq", "value": value, "quality": 90}]}).json()
+        assert http.post("/api/cases/withdraw", json=creds(case)).status_code == 200
+    view = partner_client(server, second)
+    assert bank(view)[("ImagePDQ", value)] == "Active"
+    # A submission made after the case held it is not the platform's own finding: it does not count.
+    later = pdq_value(12)
+    with server.client() as http:
+        case = http.post("/api/cases", json={"hashes": [{"signal_type": "pdq", "value": later, "quality": 90}]}).json()
+        partner_client(server, second).submit_hashes({(StopNCIISignalType.ImagePDQ, later): found})
+        assert http.post("/api/cases/withdraw", json=creds(case)).status_code == 200
+    assert bank(view)[("ImagePDQ", later)] == "Withdrawn"
+
+
+# --- the data of a deployment made before these rules ----------------------------------------------
+
+
+def test_migration_0005_brings_old_data_under_the_new_rules(database_url: str) -> None:
+    """A database at revision 0004 with what the old rules allowed: a lock escalated to six days,
+    a hash every case withdrew that a partner's later submission kept Active, a revoked partner's
+    submission still Active, a partner's own earlier finding (stays), a purged hash."""
+    from server.db import create_engine
+    from server.exchange import record_key
+    from server.migrate import upgrade
+    from server.models import value_key
+
+    async def to(revision: str) -> None:
+        engine = create_engine(database_url)
+        try:
+            await upgrade(engine, revision)
+        finally:
+            await engine.dispose()
+
+    def at(hours: float) -> datetime:
+        return datetime(2026, 6, 1, tzinfo=timezone.utc) + timedelta(hours=hours)
+
+    def run(sql: str, **params: Any) -> None:
+        asyncio.run(execute(database_url, sql, **params))
+
+    asyncio.run(to("0004"))
+    run("INSERT INTO pin_attempts (key, failures, lockouts, locked_until, updated_at) VALUES "
+        "(:key, 10, 4, :until, :at)", key=b"k" * 32, until=datetime.now(timezone.utc) + timedelta(days=6), at=at(0))
+    for partner_id, name, status in ((1, "Kept", "active"), (2, "Gone", "revoked")):
+        run("INSERT INTO partners (id, name, status, created_at, keys_issued_at) VALUES (:id, :name, :status, :at, :at)",
+            id=partner_id, name=name, status=status, at=at(0))
+    run("INSERT INTO cases (id, case_number, pin_hash, status, language, created_at, updated_at, withdrawn_at) "
+        "VALUES (1, 'AAAA-AAAA-AAAA-0001', 'x', 'withdrawn', 'tr', :at, :at, :at)", at=at(1))
+    values = {name: pdq_value(100 + number) for number, name in enumerate(("late", "revoked", "own", "purged"))}
+    # (value, status before, held by the withdrawn case, submitted by partner, when)
+    records = [("late", "Active", True, 1, at(2)), ("revoked", "Active", False, 2, at(2)),
+               ("own", "Active", True, 1, at(0.5)), ("purged", "Deleted", False, None, None)]
+    for number, (name, status, held, partner_id, when) in enumerate(records, start=1):
+        run("INSERT INTO exchange_records (id, key_digest, signal_type, value, status, change_seq, modified_at) "
+            "VALUES (:id, :digest, 'pdq', :value, :status, :id, 1780000000)",
+            id=number, digest=record_key("pdq", values[name]), value=values[name], status=status)
+        if held:
+            run("INSERT INTO case_hashes (case_id, signal_type, value, value_key, quality, status, added_at, updated_at, "
+                "withdrawn_at) VALUES (1, 'pdq', :value, :key, 90, 'withdrawn', :at, :at, :at)",
+                value=values[name], key=value_key(values[name]), at=at(1))
+        if partner_id:
+            run("INSERT INTO partner_feedback (record_id, partner_id, value, tags, submitted, created_at, updated_at) "
+                "VALUES (:id, :partner, 'Blocked', '[]', 1, :at, :at)", id=number, partner=partner_id, at=when)
+    run("UPDATE exchange_counter SET seq = 4, modified_at = 1780000000")
+
+    asyncio.run(to("head"))
+    [(locked_until,)] = asyncio.run(query(database_url, "SELECT locked_until FROM pin_attempts"))
+    locked_until = locked_until if isinstance(locked_until, datetime) else datetime.fromisoformat(locked_until)
+    if locked_until.tzinfo is None:
+        locked_until = locked_until.replace(tzinfo=timezone.utc)
+    assert locked_until <= datetime.now(timezone.utc) + timedelta(hours=1)
+    rows = asyncio.run(query(database_url, "SELECT value, status, person_withdrawn, change_seq FROM exchange_records"))
+    by_name = {name: (status, flag, seq) for name, value in values.items()
+               for v, status, flag, seq in rows if v == value}
+    assert {name: state[:2] for name, state in by_name.items()} == {
+        "late": ("Withdrawn", 1), "revoked": ("Withdrawn", 0), "own": ("Active", 0), "purged": ("Deleted", 1)}
+    # What changed got new change numbers, so partners learn of it on their next fetch.
+    assert sorted((by_name["late"][2], by_name["revoked"][2])) == [5, 6]
+    assert asyncio.run(query(database_url, "SELECT seq FROM exchange_counter")) == [(6,)]
+
+
+def test_pages_stay_bounded_however_many_cases_and_tags_a_record_has(database_url: str, server: LiveServer) -> None:
+    """Found in review: a page was bounded by its hash values only. Anyone can open many cases
+    with one hash (each adds a pseudonym to its record), and a partner may tag every record
+    with 32 tags of 100 characters: both made pages of many megabytes."""
+    from server.exchange import MAX_CASES_LISTED
+
+    keys = add_partner(database_url, "Tagger")
+    crowded = pdq_value(1)
+    with server.client() as http:
+        for _ in range(MAX_CASES_LISTED + 20):
+            assert http.post("/api/cases", json={"hashes": [{"signal_type": "pdq", "value": crowded, "quality": 90}]}
+                             ).status_code == 201
+        values = [pdq_value(1000 + i) for i in range(800)]
+        records = [{"signalType": "ImagePDQ", "hashValue": v} for v in values]
+        for start in range(0, len(records), 400):
+            assert http.post("/v1/SubmitHashes", headers=headers(keys, "SubmitHashes"),
+                             json={"count": 400, "hashRecords": records[start:start + 400]}).status_code == 200
+        tags = ["ğ" * 98 + f"{i:02d}" for i in range(32)]
+        for start in range(0, len(values), 40):  # 40 x 32 x ~600 bytes: under the 1 MB body limit
+            response = http.post("/v1/SubmitFeedback", headers=headers(keys, "SubmitFeedback"), json={
+                "count": 40, "hashFeedbacks": [{"hashValue": v, "feedbackValue": "Blocked", "tags": tags}
+                                               for v in values[start:start + 40]]})
+            assert response.status_code == 200, response.text[:300]
+        seen: dict[str, dict[str, Any]] = {}
+        sizes = []
+        token = None
+        while True:
+            params = {"pageSize": "2000", **({"nextPageToken": token} if token else {})}
+            page = http.get("/v1/FetchHashes", params=params, headers=headers(keys, "FetchHashes"))
+            assert page.status_code == 200
+            sizes.append(len(page.content))
+            body = page.json()
+            seen |= {record["hashValue"]: record for record in body["hashRecords"]}
+            token = body["nextPageToken"]
+            if not body["hasMoreRecords"]:
+                break
+    assert set(seen) == {crowded, *values}
+    assert len(seen[crowded]["caseNumbers"]) == MAX_CASES_LISTED and seen[crowded]["hashStatus"] == "Active"
+    assert max(sizes) <= MAX_PAGE_BYTES and len(sizes) >= 2, sizes
+
+
+def test_vpdq_values_follow_pdqs_rules_and_their_cap_once_normalised(database_url: str, server: LiveServer) -> None:
+    """Found in review: the registry checked a vPDQ value's length before normalising it, and a
+    timestamp of 1.7e308 is written out in 309 digits (a 60,000-character value was stored as
+    289,500); its frames' PDQ hashes escaped PDQ's rule (000...001 frames at quality 100)."""
+    good = pdq_value(1)
+
+    def value(*frames: tuple[str, int, str]) -> str:
+        return json.dumps([f"{h},{q},{t}" for h, q, t in frames])
+
+    refused = [
+        value((good, 100, "0.0"), ("0" * 63 + "1", 100, "1.0")),
+        value((good, 100, "0.0"), ("f" * 64, 100, "1.0")),
+        value((good, 100, "1.7e308")),
+        json.dumps([f"{pdq_value(i)},100,1e200" for i in range(200)]),  # short as sent, huge once written out
+    ]
+    with server.client() as http:
+        before = asyncio.run(snapshot(database_url))
+        for signal in refused:
+            response = http.post("/api/cases", json={"hashes": [{"signal_type": "vpdq", "value": signal}]})
+            assert response.status_code == 422 and response.json()["error"]["field"] == "hashes[0].value", (
+                signal[:80], response.text[:300])
+        assert asyncio.run(snapshot(database_url)) == before
+        # A video with black frames (the all-zero hash, as vPDQ's reference gives them) is a video.
+        black = value(("0" * 64, 0, "0.0"), (good, 100, "1.0"), ("0" * 64, 0, "2.0"))
+        assert http.post("/api/cases", json={"hashes": [{"signal_type": "vpdq", "value": black}]}).status_code == 201
