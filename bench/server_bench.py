@@ -7,9 +7,9 @@
 
 For every (database, uvicorn workers) it starts `python -m server --host 127.0.0.1 --port P
 --workers W` on a fresh database (SQLite file in a temp dir; a new PostgreSQL database, dropped
-afterwards), with the per-client rate limit off, and for every N in --clients runs N concurrent
-clients, each on its own keep-alive connection sending one request after another for --seconds
-(after a short warm-up). A creation is POST /api/cases with --hashes fresh random hashes (PDQ and
+afterwards), with the per-client limits off (rate and connections), and for every N in
+--clients runs N concurrent clients, each on its own keep-alive connection sending one request
+after another for --seconds (after a short warm-up). A creation is POST /api/cases with --hashes fresh random hashes (PDQ and
 MD5) and a fresh idempotency key, as the web flow sends it. Requests go to 127.0.0.1 only, and every run stops by itself.
 
 The load generator is a minimal HTTP/1.1 client on raw asyncio streams: httpx costs several times
@@ -97,7 +97,8 @@ class Server:
         self.port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("KALKAN_")}
         env |= {"KALKAN_DATABASE_URL": database.url, "KALKAN_DATA_DIR": str(database.tmp / "data"),
-                "KALKAN_RATE_LIMIT_PER_MINUTE": "0", "PYTHONUNBUFFERED": "1", **extra_env}
+                "KALKAN_RATE_LIMIT_PER_MINUTE": "0", "KALKAN_MAX_CONNECTIONS_PER_CLIENT": "512",  # all from one address
+                "PYTHONUNBUFFERED": "1", **extra_env}
         self.log = open(database.tmp / "server.log", "wb")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "server", "--host", HOST, "--port", str(self.port), "--workers", str(workers)],

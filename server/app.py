@@ -18,7 +18,7 @@ from .cases import CaseStore
 from .config import MAX_BODY_BYTES, Settings
 from .db import Database
 from .headers import BodyLimit, SecurityHeaders
-from .ratelimit import RateLimiter
+from .ratelimit import KnownKeys, RateLimiter
 
 
 async def healthz(request: Request) -> Response:
@@ -70,4 +70,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
     # Failed partner authentications per client: a bucket of its own, so that a flood of bad keys
     # is turned away before any key is looked up, and partners' good requests never count.
     app.state.partner_auth_failures = RateLimiter(settings.partner_auth_failures_per_minute)
+    # Subscription keys that authenticated here: they skip that bucket (server/partner_api.py).
+    app.state.partner_known_keys = KnownKeys()
     return app

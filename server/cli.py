@@ -22,8 +22,9 @@ Environment: KALKAN_DATABASE_URL (default: SQLite at $KALKAN_DATA_DIR/kalkan.db;
 postgresql+asyncpg://user@host/db), KALKAN_DATA_DIR (default ./data in the repository),
 KALKAN_HOST (127.0.0.1), KALKAN_PORT (8000), KALKAN_RATE_LIMIT_PER_MINUTE (120; 0 = off),
 KALKAN_PARTNER_RATE_LIMIT_PER_MINUTE (6000 per partner), KALKAN_PARTNER_AUTH_FAILURES_PER_MINUTE
-(20 failed partner authentications per client; 0 = off), KALKAN_PIN_LOCK_SECONDS (3600: how
-long 10 wrong PINs in a row lock a case number; locks never grow).
+(20 failed partner authentications per client; 0 = off; a subscription key that has
+authenticated is not held to it), KALKAN_PIN_LOCK_SECONDS (3600: how long 10 wrong PINs in a
+row lock a case number; locks never grow). Numbers are whole; a bad one stops the server.
 
 Behind a reverse proxy: KALKAN_TRUSTED_PROXIES, the proxies' addresses or networks
 (e.g. "10.0.0.0/8, 192.0.2.7"); only from those is X-Forwarded-For believed, and only to tell
@@ -31,9 +32,11 @@ clients apart for the rate limits (IPv6 by /64). Default: none, the TCP peer is 
 
 Connections (per worker): KALKAN_HEAD_TIMEOUT_SECONDS (10: request line and headers, from the
 connection's opening), KALKAN_BODY_TIMEOUT_SECONDS (30: the body, after the headers),
-KALKAN_KEEP_ALIVE_SECONDS (5: idle between requests), KALKAN_MAX_CONNECTIONS (512: new ones
-beyond are closed at once). Request heads over 16 KB get 431, bodies over 64 KB 413 (1 MB for
-the partner API). See docs/api.md.
+KALKAN_KEEP_ALIVE_SECONDS (5: idle between requests), KALKAN_SEND_TIMEOUT_SECONDS (30: a client
+that takes less than 16 KB of a waiting answer in this time is dropped), KALKAN_MAX_CONNECTIONS
+(512: new ones beyond are closed at once), KALKAN_MAX_CONNECTIONS_PER_CLIENT (32 per client
+address or IPv6 /64; a trusted proxy is never capped). Request heads over 16 KB get 431, bodies
+over 64 KB 413 (1 MB for the partner API). See docs/api.md.
 
 No access log is written: client addresses and user agents are never logged or stored.
 """
@@ -89,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     # Flags become environment so uvicorn's worker processes build the same settings.
     if args.host:
         os.environ["KALKAN_HOST"] = args.host
-    if args.port:
+    if args.port is not None:  # --port 0 too: refused below with the rule, never quietly the default
         os.environ["KALKAN_PORT"] = str(args.port)
     try:
         settings = Settings.from_env()

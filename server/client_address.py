@@ -15,7 +15,9 @@ IPv6 clients are keyed by their /64: a single home or phone is routinely given a
 may pick any address in it, so one address per bucket would let one person have 2^64 buckets.
 
 The address is never stored or logged: the limiters hash the key with a salt that changes daily
-and is kept only in memory (server/ratelimit.py).
+and is kept only in memory (server/ratelimit.py). The per-client connection cap counts open
+connections by the same key (`connection_key`: the TCP peer only, a trusted proxy never), in
+memory, and forgets a key when its last connection closes.
 """
 
 from __future__ import annotations
@@ -97,6 +99,17 @@ def bucket(address: IPAddress | str | None) -> str:
     if isinstance(address, IPv6Address):
         return str(IPv6Network((address, IPV6_BUCKET_PREFIX), strict=False))
     return "" if address is None else str(address)
+
+
+def connection_key(peer: str | None, proxies: tuple[IPNetwork, ...]) -> str | None:
+    """The key the per-client connection cap (server/http_limits.py) counts a connection from
+    `peer` under: its address, or its /64 for IPv6. None, never capped, for a trusted proxy, since
+    every client arrives through it and X-Forwarded-For is not read yet when a connection opens,
+    and for a peer that is not an IP address (a Unix socket)."""
+    address = parse_address(peer) if peer is not None else None
+    if address is None or _trusted(address, proxies):
+        return None
+    return bucket(address)
 
 
 def rate_limit_key(request: HTTPConnection) -> str:

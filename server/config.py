@@ -21,6 +21,11 @@ MAX_BODY_BYTES = 64 * 1024  # request bodies over this are refused (413)
 # request here is well under 2 KB (no cookies; the longest values are a page token and two
 # partner keys); 16 KB is h11's and Node's default. httptools itself has no limit at all.
 MAX_HEAD_BYTES = 16 * 1024
+# While an answer waits on a client that is not taking it (see Settings.send_timeout_seconds),
+# the client must take at least this much of it in every send timeout, or all of it: 16 KB in
+# 30 s is 4.4 kbit/s, a tenth of GPRS, so every real link passes, and a client that opens its
+# window a few bytes at a time to keep a connection does not.
+MIN_SEND_BYTES = 16 * 1024
 MAX_HASHES_PER_REQUEST = 500
 MAX_HASHES_PER_CASE = 5000  # documented in docs/api.md
 MIN_PDQ_QUALITY = 50  # below this an image has too little detail to be recognised reliably
@@ -74,6 +79,19 @@ class Settings:
     body_timeout_seconds: int = 30
     keep_alive_seconds: int = 5
     max_connections: int = 512
+    # An answer the client does not take: once the system's send buffer for a connection is full
+    # and more waits, the client must take MIN_SEND_BYTES of it (or all) within
+    # send_timeout_seconds, again and again, or the connection is dropped. Without it a client
+    # that never reads (a 4 KB receive window, a big file) held its connection for ever, and ten
+    # of them filled a 10-connection worker. It is a floor on the rate, not a deadline for the
+    # answer, so a slow link downloading a 10 MB file is never cut off; 30 s covers a mobile
+    # link stalled in a tunnel or a handover (nginx's send_timeout is 60 s, any progress).
+    send_timeout_seconds: int = 30
+    # Open connections per client (its address, IPv6 by /64; memory only, never stored or logged)
+    # per worker, so one client cannot take all max_connections: a browser opens at most 6 to a
+    # host and a partner's sync one, so 32 leaves room for a few people behind one NAT, and it
+    # takes 16 clients to fill 512. A trusted proxy is never capped: every client comes through it.
+    max_connections_per_client: int = 32
     # Argon2id for PINs: one pass over 2 MiB, ~1.2 ms per hash here. PINs are 50 random bits,
     # not chosen by people, so even this puts an offline search of a stolen database at ~40,000
     # CPU-years per case (2^49 guesses on average), and memory-hardness keeps GPUs from making
@@ -94,9 +112,9 @@ class Settings:
             database_url=url,
             data_dir=data_dir,
             host=env.get("KALKAN_HOST", "127.0.0.1"),
-            port=int(env.get("KALKAN_PORT", "8000")),
-            rate_limit_per_minute=int(env.get("KALKAN_RATE_LIMIT_PER_MINUTE", "120")),
-            partner_rate_limit_per_minute=int(env.get("KALKAN_PARTNER_RATE_LIMIT_PER_MINUTE", "6000")),
+            port=_setting(env, "KALKAN_PORT", _port, 8000),
+            rate_limit_per_minute=_setting(env, "KALKAN_RATE_LIMIT_PER_MINUTE", _count, 120),
+            partner_rate_limit_per_minute=_setting(env, "KALKAN_PARTNER_RATE_LIMIT_PER_MINUTE", _count, 6000),
             pin_lock_seconds=_setting(env, "KALKAN_PIN_LOCK_SECONDS", _positive, PIN_LOCK_SECONDS),
             partner_auth_failures_per_minute=_setting(env, "KALKAN_PARTNER_AUTH_FAILURES_PER_MINUTE", _count, 20),
             trusted_proxies=_setting(env, "KALKAN_TRUSTED_PROXIES", parse_trusted_proxies, ()),
@@ -104,6 +122,8 @@ class Settings:
             body_timeout_seconds=_setting(env, "KALKAN_BODY_TIMEOUT_SECONDS", _positive, 30),
             keep_alive_seconds=_setting(env, "KALKAN_KEEP_ALIVE_SECONDS", _positive, 5),
             max_connections=_setting(env, "KALKAN_MAX_CONNECTIONS", _positive, 512),
+            send_timeout_seconds=_setting(env, "KALKAN_SEND_TIMEOUT_SECONDS", _positive, 30),
+            max_connections_per_client=_setting(env, "KALKAN_MAX_CONNECTIONS_PER_CLIENT", _positive, 32),
         )
 
     @property
@@ -128,13 +148,22 @@ def _setting(env: dict[str, str], name: str, parse: Callable[[str], T], default:
         raise SettingError(f"{name}={text[:80]!r}: {error}") from None
 
 
-def _count(text: str) -> int:
-    if not (text.strip().isascii() and text.strip().isdigit()):
-        raise ValueError("must be a whole number, 0 or more")
+def _whole(text: str, low: int, high: int | None, rule: str) -> int:
+    text = text.strip()
+    if not (text.isascii() and text.isdigit()) or int(text[:19]) < low or (high is not None and int(text[:19]) > high):
+        raise ValueError(f"must be a whole number, {rule}")
+    if len(text) > 18:  # before int(), which refuses over 4,300 digits with a message of its own
+        raise ValueError("must be a whole number of at most 18 digits")
     return int(text)
+
+
+def _count(text: str) -> int:
+    return _whole(text, 0, None, "0 or more")
 
 
 def _positive(text: str) -> int:
-    if _count(text) < 1:
-        raise ValueError("must be a whole number, 1 or more")
-    return int(text)
+    return _whole(text, 1, None, "1 or more")
+
+
+def _port(text: str) -> int:
+    return _whole(text, 1, 65535, "from 1 to 65535 (a TCP port)")

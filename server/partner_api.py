@@ -36,7 +36,7 @@ from .config import Settings
 from .errors import ApiError, InvalidField
 from .page_prefetch import PageKey, PagePrefetch
 from .partners import FUNCTION_HEADER, SUBSCRIPTION_HEADER, Partner, PartnerStore
-from .ratelimit import RateLimiter
+from .ratelimit import KnownKeys, RateLimiter
 from .validation import json_object
 from .security import keyed
 
@@ -124,31 +124,46 @@ Handler = Callable[[Request, PartnerService, Partner], Awaitable[Response]]
 
 
 def partner_endpoint(endpoint: str) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
-    """Turn away a client with too many failed authentications (429), authenticate (401/403),
-    rate-limit per partner (429), then run; refusals as JSON."""
+    """Turn away a client with too many failed authentications (429) unless its subscription
+    key is known good, authenticate (401/403), rate-limit per partner (429), then run; refusals
+    as JSON."""
 
     def wrap(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         async def run(request: Request) -> Response:
-            service: PartnerService = request.app.state.partner_api
-            failures: RateLimiter = request.app.state.partner_auth_failures
+            state = request.app.state
+            service: PartnerService = state.partner_api
+            failures: RateLimiter = state.partner_auth_failures
+            known: KnownKeys = state.partner_known_keys
+            subscription_key = request.headers.get(SUBSCRIPTION_HEADER)
             client = rate_limit_key(request)
+            # A key that authenticated here before skips the check: a flood of bad keys from an
+            # address it shares (an egress, an untrusted proxy) must not stop a partner's sync.
+            # Nobody gets known without a valid 256-bit key, so the flood itself never does.
+            known_good = subscription_key in known
             try:
                 # Before the key lookup, so that a flood of bad keys costs no database read. The token
                 # is taken now, so that requests in flight at once cannot all get past, and given back
                 # unless the keys turn out missing or unknown (a 403 needs the partner's own keys).
-                if wait := failures.allow(client):
+                if not known_good and (wait := failures.allow(client)):
                     raise ApiError(f"too many failed authentications from this client (at most {failures.per_minute} "
                                    f"a minute): check the {SUBSCRIPTION_HEADER} and {FUNCTION_HEADER} keys, then "
                                    "try again after Retry-After seconds", field=SUBSCRIPTION_HEADER,
                                    code="rate_limited", status=429, retry_after=int(wait) + 1)
                 try:
+                    # Every time, known or not: a revoked or rotated key is refused at once.
                     partner = await service.partners.authenticate(
-                        request.headers.get(SUBSCRIPTION_HEADER), request.headers.get(FUNCTION_HEADER), endpoint)
+                        subscription_key, request.headers.get(FUNCTION_HEADER), endpoint)
                 except ApiError as refused:
-                    if refused.status != 401:
+                    if refused.status == 401 and known_good:
+                        known.discard(subscription_key)  # known only while it keeps authenticating
+                        failures.allow(client)  # and this failure counts like any other
+                    elif refused.status != 401 and not known_good:
                         failures.refund(client)
                     raise
-                failures.refund(client)
+                if not known_good:
+                    failures.refund(client)
+                if subscription_key:
+                    known.add(subscription_key)
                 wait = service.rate_limiter.allow(f"partner:{partner.id}")
                 if wait:
                     raise ApiError("Too many requests for this partner. Wait and try again.", code="rate_limited",

@@ -65,3 +65,39 @@ class RateLimiter:
         moment = time.monotonic()
         tokens, last = self._buckets.get(client, (float(self.per_minute), moment))
         return min(float(self.per_minute), tokens + (moment - last) * self._rate), moment
+
+
+MAX_KNOWN_KEYS = 1024  # partners' subscription keys remembered; there are a few dozen partners
+
+
+class KnownKeys:
+    """Keys that authenticated successfully in this process (the partner API's subscription keys),
+    so that a flood of bad keys from a client's address does not turn away a good partner that
+    shares it. As the limiter's keys, they are kept only as hashes under a random key that lives
+    in memory, at most MAX_KNOWN_KEYS of them, the least recently used going first.
+
+    Being known decides only whether the failed-authentication limit is checked first; the keys
+    are still looked up in the database on every request, and the caller forgets a key as soon
+    as it is refused there (revoked, rotated)."""
+
+    def __init__(self, size: int = MAX_KNOWN_KEYS) -> None:
+        self.size = size
+        self._secret = secrets.token_bytes(16)
+        self._keys: dict[bytes, None] = {}  # insertion order: least recently used first
+
+    def __contains__(self, key: str | None) -> bool:
+        return bool(key) and self._hash(key or "") in self._keys
+
+    def add(self, key: str) -> None:
+        digest = self._hash(key)
+        self._keys.pop(digest, None)
+        self._keys[digest] = None
+        while len(self._keys) > self.size:
+            del self._keys[next(iter(self._keys))]
+
+    def discard(self, key: str | None) -> None:
+        if key:
+            self._keys.pop(self._hash(key), None)
+
+    def _hash(self, key: str) -> bytes:
+        return hashlib.blake2b(key.encode("utf-8", "surrogateescape"), key=self._secret, digest_size=16).digest()

@@ -8,7 +8,11 @@ can do before the application has even decided anything. Issue 10, items 9, 11, 
 - behind a trusted reverse proxy each person has their own rate-limit bucket, IPv6 by /64, and
   a client that is not a trusted proxy cannot pick its bucket with X-Forwarded-For (item 12);
 - every answer, uvicorn's own 400 included, carries the security headers and a cache policy, and
-  redirects are relative (item 13).
+  redirects are relative (item 13);
+- and from the review of that work: a client that stops reading a big answer is dropped at the
+  send timeout, one client cannot hold every connection (a trusted proxy is never capped), a
+  partner whose key authenticated is served through a flood of bad keys from its own address,
+  and number settings that cannot be read stop the server with their name and rule.
 
 Every connection goes to 127.0.0.1 only, from loopback addresses; every loop is bounded in count
 and in time.
@@ -128,12 +132,20 @@ def test_the_documented_limits_are_the_defaults() -> None:
     assert settings.keep_alive_seconds == KEEP_ALIVE
     assert settings.max_connections == MAX_CONNECTIONS
     assert settings.partner_auth_failures_per_minute == PARTNER_AUTH_FAILURES_PER_MINUTE
-    from server.config import MAX_HEAD_BYTES as configured
+    assert settings.send_timeout_seconds == SEND_TIMEOUT
+    assert settings.max_connections_per_client == MAX_CONNECTIONS_PER_CLIENT
+    from server.config import MAX_HEAD_BYTES as configured, MIN_SEND_BYTES
 
     assert configured == MAX_HEAD_BYTES
+    assert MIN_SEND_BYTES == 16 * 1024
     docs = (REPO_ROOT / "docs" / "api.md").read_text()
-    for text in ("16 KB", "10 s", "30 s", "5 s", "512", "KALKAN_TRUSTED_PROXIES"):
+    for text in ("16 KB", "10 s", "30 s", "5 s", "512", "KALKAN_TRUSTED_PROXIES", "KALKAN_SEND_TIMEOUT_SECONDS",
+                 "KALKAN_MAX_CONNECTIONS_PER_CLIENT", f"| {MAX_CONNECTIONS_PER_CLIENT} |", "30 s for every 16 KB"):
         assert text in docs, text
+    from server.cli import DESCRIPTION
+
+    for text in ("KALKAN_SEND_TIMEOUT_SECONDS (30", f"KALKAN_MAX_CONNECTIONS_PER_CLIENT ({MAX_CONNECTIONS_PER_CLIENT}"):
+        assert text in DESCRIPTION, text
 
 
 # --- item 9: a flood of bad partner keys ------------------------------------------------------------
@@ -171,7 +183,8 @@ def test_a_flood_of_bad_partner_keys_gets_429_and_good_partners_are_served(datab
 def test_bad_keys_sent_all_at_once_cannot_slip_past_the_limit(database_url: str,
                                                              live_server: StartLiveServer) -> None:
     """60 bad-key requests in flight together: only the limit's 20 reach the key lookup."""
-    server = live_server(database_url)
+    # 60 connections from one address are over the per-client cap (32), which is not what this is about.
+    server = live_server(database_url, env={"KALKAN_MAX_CONNECTIONS_PER_CLIENT": "64"})
 
     async def flood() -> list[int]:
         async with httpx.AsyncClient(base_url=server.base_url, trust_env=False, timeout=30,
@@ -500,3 +513,213 @@ def test_assets_keep_their_own_cache_policy(sqlite_database_url: str, live_serve
     server = live_server(sqlite_database_url)
     r = get(server, script)
     assert r.status_code == 200 and r.headers.get_list("cache-control") == [assets.IMMUTABLE]
+
+
+# --- the review of the edge: slow readers, one client's share, good partners in a flood, settings ----
+
+SEND_TIMEOUT = 30.0  # seconds a connection may go without the client taking its answer
+MAX_CONNECTIONS_PER_CLIENT = 32  # open connections per client address (IPv6 /64) per worker
+TCP_ESTABLISHED = 1  # tcpi_state in Linux's struct tcp_info
+
+
+def tcp_state(sock: socket.socket) -> int:
+    """The kernel's state of our end of `sock` (read without reading from it)."""
+    return sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 8)[0]
+
+
+def established(socks: list[socket.socket]) -> int:
+    return sum(tcp_state(sock) == TCP_ESTABLISHED for sock in socks)
+
+
+def big_asset() -> str:
+    """The largest file the server sends (Pyodide's 9.6 MB WebAssembly), as a path."""
+    from server import assets
+
+    try:
+        return assets.PREFIX + assets.manifest()["pyodide"]["dir"] + "pyodide.asm.wasm"
+    except assets.AssetsNotBuilt:
+        pytest.skip("web/dist is not built (python3 build.py web)")
+
+
+def slow_reader(port: int, path: str, *, source: str = CLIENT_ADDRESS,
+                receive_buffer: int | None = 4096) -> socket.socket:
+    """A connection that asks for `path` (uncompressed) with a small receive window."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    if receive_buffer is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)  # before connecting: the window
+    sock.bind((source, 0))
+    sock.settimeout(5)
+    sock.connect((HOST, port))
+    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: kalkan\r\nAccept-Encoding: identity\r\n\r\n".encode())
+    sock.setblocking(False)
+    return sock
+
+
+def test_slow_readers_are_dropped_at_the_send_timeout_and_others_are_served(sqlite_database_url: str,
+                                                                            live_server: StartLiveServer) -> None:
+    """Review A: 9 sockets with a 4 KB receive window ask for the 9.6 MB file and never read,
+    on a server that holds 10 connections; a tenth reads it slowly but steadily. The 9 are cut
+    off at the send timeout (2 s here), the steady reader is not, and others are served."""
+    path = big_asset()
+    send_timeout = 2.0
+    server = live_server(sqlite_database_url, env={"KALKAN_MAX_CONNECTIONS": "10",
+                                                   "KALKAN_SEND_TIMEOUT_SECONDS": str(int(send_timeout))})
+    stalled = [slow_reader(server.port, path) for _ in range(9)]
+    steady = slow_reader(server.port, path, receive_buffer=None)
+    steady_bytes = 0
+    try:
+        started = time.monotonic()
+        # The first period may see the OS take a little more; the second never does.
+        deadline = started + 2 * send_timeout + SLACK + 2
+        first_closed = None
+        while established(stalled) and time.monotonic() < deadline:
+            try:
+                steady_bytes += len(steady.recv(16384))  # ~64 KB/s: slow, but far above the minimum
+            except BlockingIOError:
+                pass
+            if first_closed is None and established(stalled) < len(stalled):
+                first_closed = time.monotonic() - started
+            time.sleep(0.25)
+        took = time.monotonic() - started
+        assert not established(stalled), f"{established(stalled)} of 9 readers that never read still hold " \
+                                         f"their connection after {took:.1f} s"
+        assert first_closed is None or first_closed >= send_timeout - SLACK, first_closed
+        # The slots are free again: someone else is served at once, from the same worker.
+        assert get(server, "/healthz", source=OTHER_ADDRESS).status_code == 200
+        # A client that keeps reading, however slowly, keeps its connection.
+        while time.monotonic() - started < 3 * send_timeout:
+            try:
+                steady_bytes += len(steady.recv(16384))
+            except BlockingIOError:
+                pass
+            time.sleep(0.25)
+        assert tcp_state(steady) == TCP_ESTABLISHED, steady_bytes
+        assert steady_bytes > 16384 * 3 * send_timeout, steady_bytes
+    finally:
+        for sock in [*stalled, steady]:
+            sock.close()
+    assert server.running and get(server, "/healthz").status_code == 200
+
+
+def test_one_client_cannot_take_every_connection(sqlite_database_url: str, live_server: StartLiveServer) -> None:
+    """Review A: one address holds at most KALKAN_MAX_CONNECTIONS_PER_CLIENT; beyond, its new
+    connections are closed at once, and everyone else still gets a slot."""
+    server = live_server(sqlite_database_url, env={"KALKAN_MAX_CONNECTIONS": "10",
+                                                   "KALKAN_MAX_CONNECTIONS_PER_CLIENT": "4"})
+    holding = [connect(server.port, CLIENT_ADDRESS) for _ in range(10)]
+    try:
+        time.sleep(0.5)  # all accepted, the ones over the cap closed
+        assert established(holding) == 4, [tcp_state(s) for s in holding]
+        assert get(server, "/healthz", source=OTHER_ADDRESS).status_code == 200
+        # A slot given back is the client's again.
+        for sock in [s for s in holding if tcp_state(s) == TCP_ESTABLISHED][:2]:
+            sock.close()
+        time.sleep(0.3)
+        assert get(server, "/healthz", source=CLIENT_ADDRESS).status_code == 200
+    finally:
+        for sock in holding:
+            sock.close()
+
+
+def test_a_trusted_proxy_is_never_capped_per_client(sqlite_database_url: str, live_server: StartLiveServer) -> None:
+    """Every client arrives through the proxy: capping its address would cap them all together."""
+    server = live_server(sqlite_database_url, env={"KALKAN_MAX_CONNECTIONS": "10",
+                                                   "KALKAN_MAX_CONNECTIONS_PER_CLIENT": "4",
+                                                   "KALKAN_TRUSTED_PROXIES": CLIENT_ADDRESS})
+    holding = [connect(server.port, CLIENT_ADDRESS) for _ in range(8)]
+    try:
+        time.sleep(0.5)
+        assert established(holding) == 8, [tcp_state(s) for s in holding]
+        assert get(server, "/healthz", source=CLIENT_ADDRESS).status_code == 200
+    finally:
+        for sock in holding:
+            sock.close()
+
+
+@pytest.mark.parametrize(("peer", "key"), [
+    ("192.0.2.1", "192.0.2.1"),
+    ("2001:db8:1:2::1", "2001:db8:1:2::/64"),  # a home or phone has a whole /64
+    ("2001:db8:1:2:ffff:ffff:ffff:ffff", "2001:db8:1:2::/64"),
+    ("::ffff:192.0.2.1", "192.0.2.1"),
+    ("10.0.0.5", None),  # a trusted proxy: not capped
+    ("::ffff:10.0.0.5", None),
+    ("2001:db8:eeee:1::7", None),
+    (None, None),  # not an IP peer (a Unix socket)
+])
+def test_the_connection_key_is_the_peer_or_its_64_and_never_a_trusted_proxy(peer: str | None, key: str | None) -> None:
+    from server.client_address import connection_key, parse_trusted_proxies
+
+    assert connection_key(peer, parse_trusted_proxies("10.0.0.0/8, 2001:db8:eeee::/48")) == key
+
+
+def test_a_known_partner_is_served_through_a_flood_of_bad_keys_from_its_address(database_url: str,
+                                                                                live_server: StartLiveServer) -> None:
+    """Review B: a shared egress (or a proxy not in KALKAN_TRUSTED_PROXIES) puts the partner and
+    the flood on one address. A subscription key that authenticated here skips the pre-check;
+    every other key keeps it, and a revoked key is refused at once and loses the exemption."""
+    server = live_server(database_url)
+    good = add_partner(database_url, "Example Social")
+    good_headers = {"Ocp-Apim-Subscription-Key": good["subscription_key"],
+                    "x-functions-key": good["function_keys"]["FetchHashes"]}
+    with server.client() as shared:
+        assert shared.get("/v1/FetchHashes", headers=good_headers).status_code == 200
+        statuses = [shared.get("/v1/FetchHashes", headers=BAD_KEYS).status_code
+                    for _ in range(PARTNER_AUTH_FAILURES_PER_MINUTE + 5)]
+        assert statuses == [401] * PARTNER_AUTH_FAILURES_PER_MINUTE + [429] * 5, statuses
+        for _ in range(5):
+            assert shared.get("/v1/FetchHashes", headers=good_headers).status_code == 200
+        # The same subscription key opens the partner's other endpoints too.
+        feedback = shared.post("/v1/SubmitFeedback", json={"count": 0, "hashFeedbacks": []},
+                               headers={**good_headers, "x-functions-key": good["function_keys"]["SubmitFeedback"]})
+        assert feedback.status_code != 429, feedback.text
+        # The flood itself is still turned away before any lookup.
+        assert shared.get("/v1/FetchHashes", headers=BAD_KEYS).status_code == 429
+        other = {**BAD_KEYS, "Ocp-Apim-Subscription-Key": "z" * 43}
+        assert shared.get("/v1/FetchHashes", headers=other).status_code == 429
+        # Revoked: the database says so on the very next request, and the key is known no more.
+        ran = subprocess.run([sys.executable, "-m", "server", "partners", "revoke", "Example Social"], cwd=REPO_ROOT,
+                             env={**server.env}, capture_output=True, text=True, timeout=60)
+        assert ran.returncode == 0, ran.stderr
+        revoked = shared.get("/v1/FetchHashes", headers=good_headers)
+        assert revoked.status_code == 401, revoked.text
+        assert shared.get("/v1/FetchHashes", headers=good_headers).status_code == 429
+
+
+@pytest.mark.parametrize(("name", "value", "rule"), [
+    ("KALKAN_PORT", "abc", "1 to 65535"),
+    ("KALKAN_PORT", "0", "1 to 65535"),
+    ("KALKAN_PORT", "65536", "1 to 65535"),
+    ("KALKAN_PORT", "-80", "1 to 65535"),
+    ("KALKAN_RATE_LIMIT_PER_MINUTE", "abc", "0 or more"),
+    ("KALKAN_RATE_LIMIT_PER_MINUTE", "-1", "0 or more"),
+    ("KALKAN_PARTNER_RATE_LIMIT_PER_MINUTE", "-5", "0 or more"),
+    ("KALKAN_PARTNER_RATE_LIMIT_PER_MINUTE", "6e3", "0 or more"),
+    ("KALKAN_MAX_CONNECTIONS", "-1", "1 or more"),  # a positive setting never says "0 or more"
+    ("KALKAN_HEAD_TIMEOUT_SECONDS", "ten", "1 or more"),
+    ("KALKAN_SEND_TIMEOUT_SECONDS", "0", "1 or more"),
+    ("KALKAN_MAX_CONNECTIONS_PER_CLIENT", "-2", "1 or more"),
+])
+def test_a_bad_number_setting_names_the_variable_and_its_rule(name: str, value: str, rule: str) -> None:
+    from server.config import SettingError
+
+    with pytest.raises(SettingError) as refused:
+        Settings.from_env({name: value})
+    assert str(refused.value).startswith(f"{name}={value!r}: "), refused.value
+    assert rule in str(refused.value), refused.value
+    assert Settings.from_env({"KALKAN_PORT": "8443", "KALKAN_RATE_LIMIT_PER_MINUTE": "0",
+                              "KALKAN_PARTNER_RATE_LIMIT_PER_MINUTE": "0"}).port == 8443
+
+
+@pytest.mark.parametrize(("command", "name", "value"), [
+    ("serve", "KALKAN_PORT", "abc"),
+    ("migrate", "KALKAN_RATE_LIMIT_PER_MINUTE", "-1"),
+])
+def test_the_server_refuses_to_start_on_a_bad_number_setting(tmp_path: Path, command: str, name: str,
+                                                             value: str) -> None:
+    env = {"PATH": "/usr/bin:/bin", "KALKAN_DATA_DIR": str(tmp_path), name: value}
+    ran = subprocess.run([sys.executable, "-m", "server", command], cwd=REPO_ROOT, env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert ran.returncode == 2, ran
+    assert f"{name}={value!r}" in ran.stderr and "whole number" in ran.stderr, ran.stderr
+    assert "Traceback" not in ran.stderr
+    assert not (tmp_path / "kalkan.db").exists()

@@ -27,7 +27,9 @@ from server.config import MAX_PIN_FAILURES, PIN_LOCK_SECONDS
 from server_client import pdq_like
 from server_harness import CLIENT_ADDRESS, HOST, LiveServer, StartLiveServer
 
-NO_RATE_LIMIT = {"KALKAN_RATE_LIMIT_PER_MINUTE": "0"}
+# Every simulated client comes from one loopback address: lift the limits per client address
+# (requests a minute, and open connections: up to 200 at once here).
+NO_RATE_LIMIT = {"KALKAN_RATE_LIMIT_PER_MINUTE": "0", "KALKAN_MAX_CONNECTIONS_PER_CLIENT": "512"}
 
 
 # --- helpers -----------------------------------------------------------------------------------
