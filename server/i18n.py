@@ -8,6 +8,9 @@ DEFAULT_LANGUAGE = "tr"
 TEXT: dict[str, dict[str, str]] = {
     "site_name": {"tr": "Kalkan", "en": "Kalkan"},
     "quick_exit": {"tr": "Hızlı çıkış", "en": "Quick exit"},
+    # The quick exit's one line under its name (base.html); the keys only where there is a keyboard.
+    "quick_exit_hint": {"tr": "Bu siteden hemen çıkar", "en": "Leaves this site at once"},
+    "quick_exit_keys": {"tr": "ya da Esc tuşuna iki kez basın", "en": "or press Esc twice"},
     "other_language": {"tr": "English", "en": "Türkçe"},
     "landing_title": {"tr": "Mahrem görüntülerinizin paylaşılmasını durdurun",
                       "en": "Stop your intimate images being shared"},

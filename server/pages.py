@@ -24,6 +24,23 @@ TEMPLATES = Jinja2Templates(directory=str(Path(__file__).resolve().parent / "tem
 STATIC_DIR = Path(__file__).resolve().parent.parent / "web" / "static"
 _QUALITY = re.compile(r"[0-9]{1,3}")  # ASCII digits only: "²".isdigit() is true
 QUICK_EXIT_URL = "https://www.google.com/search?q=hava+durumu"  # somewhere unremarkable: the weather
+QUICK_EXIT_MODULE = "quick-exit.js"  # web/src/quick-exit.js: what the button does with JavaScript
+
+
+def quick_exit_script() -> str | None:
+    """The quick exit's module for every page's <head>; without a build the button is a plain link."""
+    try:
+        return assets.asset_url(QUICK_EXIT_MODULE)
+    except (assets.AssetsNotBuilt, KeyError):
+        return None
+
+
+def fresh_url(request: Request, language: str) -> str | None:
+    """For an answer to a POST (the case page): its GET page, which web/src/quick-exit.js puts in
+    place of the history entry, so that the browser keeps no form with the case number and PIN to
+    send again on Back or Reload, and a copy restored from the back/forward cache reloads as that
+    page. None for any other page: it reloads its own URL."""
+    return f"{request.url.path}?lang={language}" if request.method == "POST" else None
 
 
 def render(request: Request, name: str, language: str, status_code: int = 200, **context: Any) -> Response:
@@ -32,7 +49,9 @@ def render(request: Request, name: str, language: str, status_code: int = 200, *
 
     other = "en" if language == "tr" else "tr"
     response = TEMPLATES.TemplateResponse(
-        request, name, {"t": t, "lang": language, "other_lang": other, "quick_exit": QUICK_EXIT_URL, **context},
+        request, name, {"t": t, "lang": language, "other_lang": other, "quick_exit": QUICK_EXIT_URL,
+                        "quick_exit_script": quick_exit_script(), "fresh_url": fresh_url(request, language),
+                        **context},
         status_code=status_code,
     )
     response.headers["Cache-Control"] = "no-store"

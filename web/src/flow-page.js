@@ -482,8 +482,16 @@ window.addEventListener("beforeunload", (event) => {
   event.preventDefault();
   event.returnValue = ""; // older browsers want this to ask
 });
-document.querySelector("[data-testid=quick-exit]")?.addEventListener("click", () => {
+
+// The quick exit (quick-exit.js) is leaving: no question asked, and nothing of the person's kept
+// in this page's memory on the way out (the tab's storage it clears itself).
+document.addEventListener("kalkan:quick-exit", () => {
   guardLeaving = false;
+  forget();
+  credentials = null;
+  state.case = null;
+  files.releaseThumbnails();
+  pool?.close();
 });
 
 function showResult(opened) {

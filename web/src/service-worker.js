@@ -16,6 +16,10 @@ const pagePaths = new Set(CONFIG.pages.map((url) => new URL(url, ORIGIN).pathnam
 const assetPaths = new Set(CONFIG.assets);
 // What the pages load from /static/ (e.g. /static/kalkan.css), found while precaching them.
 const LINKED = /<(?:link|script|img)\b[^>]*?\b(?:href|src)="(\/static\/[^"]+)"/g;
+// The quick exit was pressed (quick-exit.js tells every worker, then unregisters it): store
+// nothing more. A worker still precaching would otherwise go on writing after the page deleted
+// the caches.
+let abandoned = false;
 
 /** Whether the cached copy of a page is the page asked for: only `lang` and parameters the
  * page's script reads itself. The landing page renders `ref` into its links, for instance. */
@@ -44,6 +48,7 @@ async function fromOlderCache(url) {
 async function precache() {
   const cache = await caches.open(CACHE);
   const put = async (url, { reuse }) => {
+    if (abandoned) throw new Error("quick exit: precaching abandoned");
     const request = new Request(url, { credentials: "same-origin" });
     const response = (reuse && await fromOlderCache(url)) || await fetch(request, { cache: reuse ? "default" : "no-cache" });
     if (!response.ok) throw new Error(`precaching ${url}: HTTP ${response.status}`);
@@ -61,6 +66,14 @@ async function precache() {
 
 self.addEventListener("install", (event) => {
   event.waitUntil(precache().then(() => self.skipWaiting()));
+});
+
+self.addEventListener("message", (event) => {
+  if (event.data?.type !== "kalkan-quick-exit") return;
+  abandoned = true;
+  // Every cache of this origin is ours; the page deletes them too, this covers what a precache
+  // in flight opened after it looked.
+  event.waitUntil(caches.keys().then((names) => Promise.all(names.map((name) => caches.delete(name)))));
 });
 
 self.addEventListener("activate", (event) => {
