@@ -154,10 +154,11 @@ def run_cli(database_url: str, data_dir: Path, *args: str) -> subprocess.Complet
 # --- the app in this process ----------------------------------------------------------------------
 
 
-async def migrate(url: str) -> None:
+async def migrate(url: str, revision: str = "head") -> None:
+    """Bring the database at `url` to `revision` (tests of a migration stop at an older one)."""
     engine = create_engine(url)
     try:
-        await upgrade(engine)
+        await upgrade(engine, revision)
     finally:
         await engine.dispose()
 
@@ -190,6 +191,11 @@ async def create_case(client: httpx.AsyncClient, hashes: list[dict[str, Any]] | 
 
 def creds(case: dict[str, Any], **override: Any) -> dict[str, Any]:
     return {"case_number": case["case_number"], "pin": case["pin"], **override}
+
+
+async def status(client: httpx.AsyncClient, case: dict[str, Any], **override: Any) -> httpx.Response:
+    """POST /api/cases/status with the case's number and PIN (or what `override` puts instead)."""
+    return await client.post("/api/cases/status", json=creds(case, **override))
 
 
 def other_pin(pin: str) -> str:

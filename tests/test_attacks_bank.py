@@ -34,7 +34,7 @@ import pyhash
 from partner_bank import add_partner, partner_client, partner_headers as headers
 from pyhash import pdq, vpdq
 from server.partner_api import MAX_PAGE_BYTES
-from server_client import creds, execute, md5_value, pdq_like, pdq_value, query, run_cli, snapshot
+from server_client import creds, execute, md5_value, migrate, pdq_like, pdq_value, query, run_cli, snapshot
 from server_harness import REPO_ROOT, LiveServer, StartLiveServer
 
 NO_LIMITS = {"KALKAN_RATE_LIMIT_PER_MINUTE": "0", "KALKAN_PARTNER_RATE_LIMIT_PER_MINUTE": "0"}
@@ -318,17 +318,8 @@ def test_migration_0005_brings_old_data_under_the_new_rules(database_url: str) -
     """A database at revision 0004 with what the old rules allowed: a lock escalated to six days,
     a hash every case withdrew that a partner's later submission kept Active, a revoked partner's
     submission still Active, a partner's own earlier finding (stays), a purged hash."""
-    from server.db import create_engine
     from server.exchange import record_key
-    from server.migrate import upgrade
     from server.models import value_key
-
-    async def to(revision: str) -> None:
-        engine = create_engine(database_url)
-        try:
-            await upgrade(engine, revision)
-        finally:
-            await engine.dispose()
 
     def at(hours: float) -> datetime:
         return datetime(2026, 6, 1, tzinfo=timezone.utc) + timedelta(hours=hours)
@@ -336,7 +327,7 @@ def test_migration_0005_brings_old_data_under_the_new_rules(database_url: str) -
     def run(sql: str, **params: Any) -> None:
         asyncio.run(execute(database_url, sql, **params))
 
-    asyncio.run(to("0004"))
+    asyncio.run(migrate(database_url, "0004"))
     run("INSERT INTO pin_attempts (key, failures, lockouts, locked_until, updated_at) VALUES "
         "(:key, 10, 4, :until, :at)", key=b"k" * 32, until=datetime.now(timezone.utc) + timedelta(days=6), at=at(0))
     for partner_id, name, status in ((1, "Kept", "active"), (2, "Gone", "revoked")):
@@ -361,7 +352,7 @@ def test_migration_0005_brings_old_data_under_the_new_rules(database_url: str) -
                 "VALUES (:id, :partner, 'Blocked', '[]', 1, :at, :at)", id=number, partner=partner_id, at=when)
     run("UPDATE exchange_counter SET seq = 4, modified_at = 1780000000")
 
-    asyncio.run(to("head"))
+    asyncio.run(migrate(database_url))
     [(locked_until,)] = asyncio.run(query(database_url, "SELECT locked_until FROM pin_attempts"))
     locked_until = locked_until if isinstance(locked_until, datetime) else datetime.fromisoformat(locked_until)
     if locked_until.tzinfo is None:

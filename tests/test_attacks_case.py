@@ -43,6 +43,7 @@ from server_client import (
     pdq_value,
     query,
     run_cli,
+    status,
 )
 from server_harness import CLIENT_ADDRESS, HOST, StartLiveServer
 
@@ -55,10 +56,6 @@ NO_LIMITS = {"KALKAN_RATE_LIMIT_PER_MINUTE": "0", "KALKAN_PARTNER_RATE_LIMIT_PER
 async def client(database_url: str, tmp_path: Path):  # type: ignore[no-untyped-def]
     async with in_process(database_url, tmp_path / "data") as c:
         yield c
-
-
-async def status(client: httpx.AsyncClient, case: dict[str, Any], **override: Any) -> httpx.Response:
-    return await client.post("/api/cases/status", json=creds(case, **override))
 
 
 def utc(text: str) -> datetime:

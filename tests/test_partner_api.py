@@ -620,18 +620,7 @@ def _database_state(url: str) -> dict[tuple[str, str], tuple[str, dict[str, str]
 
 
 def test_migration_turns_existing_case_hashes_into_records(database_url: str) -> None:
-    from server.db import create_engine
-    from server.migrate import upgrade
-    from server_client import execute
-
-    async def to(revision: str) -> None:
-        engine = create_engine(database_url)
-        try:
-            await upgrade(engine, revision)
-        finally:
-            await engine.dispose()
-
-    asyncio.run(to("0001"))
+    asyncio.run(migrate(database_url, "0001"))
     moment = "2026-01-01T00:00:00+00:00"
     for case_id, status in ((1, "active"), (2, "withdrawn")):
         asyncio.run(execute(database_url, "INSERT INTO cases (id, case_number, pin_hash, status, language, created_at, "
@@ -645,7 +634,7 @@ def test_migration_turns_existing_case_hashes_into_records(database_url: str) ->
                                           "updated_at) VALUES (:id, :case_id, :kind, :value, :status, :at, :at)",
                             id=number, case_id=case_id, kind=kind, value=value, status=status,
                             at=datetime.fromisoformat(moment)))
-    asyncio.run(to("head"))
+    asyncio.run(migrate(database_url))
     records = asyncio.run(query(database_url, "SELECT signal_type, value, status, change_seq FROM exchange_records"))
     assert sorted((kind, value, status) for kind, value, status, _ in records) == sorted(
         [("pdq", pdq_value(1), "Active"), ("md5", md5_value(1), "Withdrawn")])

@@ -13,8 +13,6 @@ import os
 import re
 import socket
 import statistics
-import subprocess
-import sys
 import threading
 import time
 from datetime import datetime, timedelta, timezone
@@ -43,9 +41,10 @@ from server_client import (
     query,
     run_cli,
     snapshot,
+    status,
     sqlite_path,
 )
-from server_harness import CLIENT_ADDRESS, REPO_ROOT, LiveServer, StartLiveServer
+from server_harness import CLIENT_ADDRESS, LiveServer, StartLiveServer
 
 pytestmark = pytest.mark.anyio
 
@@ -59,10 +58,6 @@ async def client(database_url: str, tmp_path: Path):  # type: ignore[no-untyped-
     """The app in this process, on a fresh migrated database."""
     async with in_process(database_url, tmp_path / "data") as c:
         yield c
-
-
-async def status(client: httpx.AsyncClient, case: dict[str, Any], **override: Any) -> httpx.Response:
-    return await client.post("/api/cases/status", json=creds(case, **override))
 
 
 def utc(text: str) -> datetime:
