@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
-from . import api, assets, hashing_page, offline, pages, partner_api
+from . import api, assets, hashing_page, helplines, offline, pages, partner_api
 from .cases import CaseStore
 from .config import MAX_BODY_BYTES, Settings
 from .db import Database
@@ -50,6 +50,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         store = CaseStore(database, settings)
         await store.start()
         app.state.cases = store
+        app.state.helplines = helplines.load(settings.helplines_path)  # by country code
         app.state.partner_api = await partner_api.open_service(database, settings)
         try:
             yield

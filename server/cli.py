@@ -23,7 +23,8 @@ postgresql+asyncpg://user@host/db), KALKAN_DATA_DIR (default ./data in the repos
 KALKAN_HOST (127.0.0.1), KALKAN_PORT (8000), KALKAN_RATE_LIMIT_PER_MINUTE (120; 0 = off),
 KALKAN_PARTNER_RATE_LIMIT_PER_MINUTE (6000 per partner), KALKAN_PARTNER_AUTH_FAILURES_PER_MINUTE
 (20 failed partner authentications per client; 0 = off; a subscription key that has
-authenticated is not held to it), KALKAN_PIN_LOCK_SECONDS (3600: how long 10 wrong PINs in a
+authenticated is not held to it), KALKAN_HELPLINES (the helpline directory, default
+server/helplines.toml; checked at start), KALKAN_PIN_LOCK_SECONDS (3600: how long 10 wrong PINs in a
 row lock a case number; locks never grow). Numbers are whole; a bad one stops the server.
 
 Behind a reverse proxy: KALKAN_TRUSTED_PROXIES, the proxies' addresses or networks
@@ -105,6 +106,15 @@ def main(argv: list[str] | None = None) -> int:
         counts = asyncio.run(_purge(settings, args.older_than))
         print("purged: " + ", ".join(f"{n} {what}" for what, n in counts.items()))
         return 0
+    if args.command == "serve":
+        from .helplines import HelplineDataError, load
+
+        try:
+            load(settings.helplines_path)  # a directory with a wrong number must never go live
+        except HelplineDataError as error:
+            print(f"python -m server: the helpline directory is not valid, so the server does not start: {error}",
+                  file=sys.stderr)
+            return 2
     asyncio.run(_migrate(settings))
     if args.command == "migrate":
         print("database schema is up to date")

@@ -92,6 +92,8 @@ class Settings:
     # host and a partner's sync one, so 32 leaves room for a few people behind one NAT, and it
     # takes 16 clients to fill 512. A trusted proxy is never capped: every client comes through it.
     max_connections_per_client: int = 32
+    # The helpline directory (server/helplines.py); KALKAN_HELPLINES names an operator's own file.
+    helplines_path: Path = REPO_ROOT / "server" / "helplines.toml"
     # Argon2id for PINs: one pass over 2 MiB, ~1.2 ms per hash here. PINs are 50 random bits,
     # not chosen by people, so even this puts an offline search of a stolen database at ~40,000
     # CPU-years per case (2^49 guesses on average), and memory-hardness keeps GPUs from making
@@ -124,6 +126,7 @@ class Settings:
             max_connections=_setting(env, "KALKAN_MAX_CONNECTIONS", _positive, 512),
             send_timeout_seconds=_setting(env, "KALKAN_SEND_TIMEOUT_SECONDS", _positive, 30),
             max_connections_per_client=_setting(env, "KALKAN_MAX_CONNECTIONS_PER_CLIENT", _positive, 32),
+            helplines_path=Path(env.get("KALKAN_HELPLINES") or REPO_ROOT / "server" / "helplines.toml"),
         )
 
     @property
