@@ -24,7 +24,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import IntegrityError
 
-from . import codes, exchange, outcomes
+from . import codes, exchange, outcomes, referrals
 from .config import IDEMPOTENCY_REPLAY_SECONDS, MAX_HASHES_PER_CASE, MAX_PIN_FAILURES, Settings
 from .db import Database
 from .errors import Conflict, InvalidField, Locked, WrongCredentials
@@ -63,6 +63,7 @@ class NewCase:
     request: CreateCase
     key: bytes | None  # the keyed hash of the idempotency key
     pin_salt: bytes | None  # with a key: what the server's PIN was derived from, besides the key
+    ref: str | None  # the request's referral code if it is an active one (server/referrals.py)
     moment: datetime
 
 
@@ -120,11 +121,13 @@ class CaseStore:
         else:
             pin = codes.new_pin()
         pin_hash = await self.pins.hash(pin)
+        # Only a known, active helpline code is kept; the request as sent is what a replay must match.
+        ref = await self.db.read(partial(referrals.active_code, code=request.ref)) if request.ref else None
         for _ in range(3):
             case_number = codes.new_case_number()
             moment = now()
             try:
-                await self._creations.submit(NewCase(case_number, pin_hash, request, key, salt, moment))
+                await self._creations.submit(NewCase(case_number, pin_hash, request, key, salt, ref, moment))
             except IntegrityError:
                 # Either the same idempotency key won a race with us, or (2^-80) a case number clash.
                 if key is not None:
@@ -140,7 +143,7 @@ class CaseStore:
         """Write a group of new cases: one multi-row statement per table for all of them."""
         case_ids = conn.execute(_INSERT_CASES, [dict(
             case_number=c.case_number, pin_hash=c.pin_hash, status=ACTIVE, language=c.request.language,
-            ref=c.request.ref, created_at=c.moment, updated_at=c.moment, withdrawn_at=None) for c in new]).scalars().all()
+            ref=c.ref, created_at=c.moment, updated_at=c.moment, withdrawn_at=None) for c in new]).scalars().all()
         # New cases: their hashes (deduplicated by validation) can't clash with stored ones.
         conn.execute(_INSERT_HASHES, [row for c, case_id in zip(new, case_ids)
                                       for row in self._hash_rows(case_id, c.request.hashes, c.moment)])

@@ -17,6 +17,7 @@ DESCRIPTION = """Kalkan's case server.
   python -m server migrate                              only bring the database schema up to date
   python -m server purge --older-than 90d               delete withdrawn hashes and cases for good
   python -m server partners add|list|revoke|rotate ...  platforms on the partner API (partners --help)
+  python -m server referrals add|list|revoke|rotate ... helplines' referral codes (referrals --help)
 
 Environment: KALKAN_DATABASE_URL (default: SQLite at $KALKAN_DATA_DIR/kalkan.db; PostgreSQL as
 postgresql+asyncpg://user@host/db), KALKAN_DATA_DIR (default ./data in the repository),
@@ -81,6 +82,10 @@ def main(argv: list[str] | None = None) -> int:
         from .partners import main as partners_main
 
         return partners_main(argv[1:])
+    if argv[:1] == ["referrals"]:
+        from .referrals import main as referrals_main
+
+        return referrals_main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m server", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", nargs="?", default="serve", choices=["serve", "migrate", "purge"])

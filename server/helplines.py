@@ -21,7 +21,7 @@ DEFAULT_PATH = Path(__file__).resolve().parent / "helplines.toml"
 
 _COUNTRY = re.compile(r"[A-Z]{2}")  # ISO 3166-1 alpha-2
 _ID = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
-_E164 = re.compile(r"\+[1-9][0-9]{7,14}")
+E164 = re.compile(r"\+[1-9][0-9]{7,14}")
 _SHORT = re.compile(r"[0-9]{3,6}")  # national short numbers such as 112
 _LANGUAGE = re.compile(r"[a-z]{2}")  # ISO 639-1
 _ORGANISATION_FIELDS = ("id", "name", "phones", "hours", "languages", "website", "helps_with", "sources")
@@ -90,7 +90,7 @@ class _Reader:
             raise self.fail(where, "must be {e164 = \"+...\", display = \"...\"} or {short = \"112\", display = \"112\"}")
         if "e164" in value:
             tel = self.text(value["e164"], f"{where}.e164")
-            if not _E164.fullmatch(tel):
+            if not E164.fullmatch(tel):
                 raise self.fail(f"{where}.e164", "must be E.164: + and 8 to 15 digits, e.g. +902126569696")
         else:
             tel = self.text(value["short"], f"{where}.short")

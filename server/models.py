@@ -98,6 +98,23 @@ idempotency = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
 
+# Helplines' referral codes (server/referrals.py). The key opens the helpline's weekly figures.
+referrals = Table(
+    "referrals",
+    metadata,
+    Column("code", String(32), primary_key=True),
+    Column("name_tr", String(100), nullable=False),
+    Column("name_en", String(100), nullable=False),
+    Column("phone", String(16), nullable=False),  # E.164
+    Column("phone_display", String(32), nullable=False),
+    Column("language", String(2), nullable=False),
+    Column("key_hash", LargeBinary(32), nullable=False),
+    Column("status", String(16), nullable=False),  # active | revoked
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True)),
+)
+Index("ix_cases_ref", cases.c.ref)
+
 # --- the partner API (server/partners.py, server/exchange.py) -------------------------------------
 
 # Platforms that sync hashes. `name` is shown to people as the operator typed it.
