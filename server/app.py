@@ -19,6 +19,7 @@ from .config import MAX_BODY_BYTES, Settings
 from .db import Database
 from .headers import BodyLimit, SecurityHeaders
 from .ratelimit import KnownKeys, RateLimiter
+from .referrals import ReferralStore
 
 
 async def healthz(request: Request) -> Response:
@@ -50,6 +51,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         store = CaseStore(database, settings)
         await store.start()
         app.state.cases = store
+        app.state.referrals = ReferralStore(database)
+        await app.state.referrals.start()
         app.state.helplines = helplines.load(settings.helplines_path)  # by country code
         app.state.partner_api = await partner_api.open_service(database, settings)
         try:
@@ -73,4 +76,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.partner_auth_failures = RateLimiter(settings.partner_auth_failures_per_minute)
     # Subscription keys that authenticated here: they skip that bucket (server/partner_api.py).
     app.state.partner_known_keys = KnownKeys()
+    # Wrong keys on helplines' figures pages count like failed partner authentications.
+    app.state.referral_auth_failures = RateLimiter(settings.partner_auth_failures_per_minute)
     return app

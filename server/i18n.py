@@ -21,6 +21,23 @@ TEXT: dict[str, dict[str, str]] = {
               "and nobody sees them; only the fingerprints are sent.",
     },
     "landing_case_link": {"tr": "Mevcut bir başvuruyu görüntüleyin", "en": "Check an existing case"},
+    # A helpline's referral link (/r/CODE, server/referrals.py) and its figures page.
+    "referral_sent_you": {"tr": "Sizi yönlendiren kuruluş: {name}", "en": "{name} sent you here."},
+    "referral_call": {"tr": "Onlara her zaman yeniden ulaşabilirsiniz:", "en": "You can always call them again:"},
+    "referral_stats_title": {"tr": "Yönlendirmeleriniz", "en": "Your referrals"},
+    "referral_stats_lead": {
+        "tr": "Bu sayfa, kodunuzla açılan başvuruların haftalık sayısını gösterir. Hiçbir başvuru numarası, "
+              "parmak izi ya da tek bir başvurunun durumu gösterilmez; 3'ten az olan sayılar gizlenir.",
+        "en": "This page shows how many cases were opened with your code each week. No case number, fingerprint "
+              "or state of a single case is ever shown; counts below 3 are hidden."},
+    "referral_stats_key": {"tr": "Anahtarınız", "en": "Your key"},
+    "referral_stats_show": {"tr": "Sayıları göster", "en": "Show the figures"},
+    "referral_stats_wrong": {"tr": "Bu kod ve anahtarla eşleşen bir kayıt yok. İkisini de kontrol edip yeniden deneyin.",
+                             "en": "No referral code matches this key. Check both and try again."},
+    "referral_stats_week": {"tr": "Hafta", "en": "Week"},
+    "referral_stats_cases": {"tr": "Açılan başvuru", "en": "Cases opened"},
+    "referral_stats_week_label": {"tr": "{year}, {week}. hafta", "en": "{year}, week {week}"},
+    "referral_stats_fewer": {"tr": "3'ten az", "en": "fewer than 3"},
     "case_title": {"tr": "Başvurunuz", "en": "Your case"},
     "case_lookup_lead": {"tr": "Başvuru numaranızı ve PIN'inizi girin.",
                          "en": "Enter your case number and PIN."},

@@ -151,8 +151,45 @@ async def error_page(request: Request, status_code: int) -> Response:
     return render(request, "error.html", language, status_code=status_code, status_code_shown=status_code)
 
 
+async def referral_landing(request: Request) -> Response:
+    """/r/CODE: the landing page, greeting the person in the helpline's name and language. An
+    unknown code gets the plain landing page (it says nothing of which codes exist)."""
+    code = request.path_params["code"]
+    referral = await request.app.state.referrals.find(code) if validation.REF.fullmatch(code) else None
+    chosen = request.query_params.get("lang") or (referral.language if referral else None)
+    return render(request, "landing.html", i18n.language_of(chosen), ref=referral.code if referral else None,
+                  referral=referral)
+
+
+async def referral_stats(request: Request) -> Response:
+    """/r/CODE/stats: the helpline's weekly figures, opened with its key (sent in the POST body,
+    never in a URL; no cookie). A wrong key and an unknown code look alike (401)."""
+    code = request.path_params["code"]
+    if request.method == "GET":
+        return render(request, "referral_stats.html", i18n.language_of(request.query_params.get("lang")), code=code)
+    try:
+        form = await request.form()
+    except ClientDisconnect:
+        return Response(status_code=400)
+    language = i18n.language_of(form.get("lang"))
+    failures = request.app.state.referral_auth_failures
+    client = rate_limit_key(request)
+    if failures.allow(client):  # taken now, given back if the key is right
+        return render(request, "referral_stats.html", language, status_code=429, code=code,
+                      error=i18n.text("err_rate_limited", language))
+    key = str(form.get("key", ""))[:100]
+    weeks = await request.app.state.referrals.stats(code, key) if validation.REF.fullmatch(code) else None
+    if weeks is None:
+        return render(request, "referral_stats.html", language, status_code=401, code=code,
+                      error=i18n.text("referral_stats_wrong", language))
+    failures.refund(client)
+    return render(request, "referral_stats.html", language, code=code, weeks=list(reversed(weeks)))
+
+
 routes = [
     Route("/", landing),
+    Route("/r/{code}", referral_landing),
+    Route("/r/{code}/stats", referral_stats, methods=["GET", "POST"]),
     Route("/start", start),
     Route("/case", case_lookup, methods=["GET"]),
     Route("/case", case_page, methods=["POST"]),
