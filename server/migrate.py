@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from alembic import command
@@ -9,6 +11,8 @@ from alembic.config import Config
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+from .db import Database, create_engine
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -24,6 +28,21 @@ def _config(connection: Connection) -> Config:
 
 # Any constant: hosts starting at once on one PostgreSQL take turns migrating.
 _MIGRATION_LOCK_ID = 0x4B414C4B  # "KALK"
+
+
+@asynccontextmanager
+async def migrated(url: str) -> AsyncIterator[Database]:
+    """The database at `url`, its schema brought up to date first: for command-line tools."""
+    engine = create_engine(url)
+    try:
+        await upgrade(engine)
+    finally:
+        await engine.dispose()
+    database = Database(url)
+    try:
+        yield database
+    finally:
+        await database.dispose()
 
 
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:

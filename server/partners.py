@@ -248,16 +248,9 @@ def _print_keys(keys: IssuedKeys, as_json: bool, verb: str) -> None:
 
 
 async def _run(settings: Settings, args: argparse.Namespace) -> int:
-    from .db import Database, create_engine
-    from .migrate import upgrade
+    from .migrate import migrated
 
-    engine = create_engine(settings.database_url)
-    try:
-        await upgrade(engine)
-    finally:
-        await engine.dispose()
-    database = Database(settings.database_url)
-    try:
+    async with migrated(settings.database_url) as database:
         store = PartnerStore(database)
         await store.start()
         if args.action == "add":
@@ -281,8 +274,6 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
                         f"keys issued {row['keys_issued_at']}"
                     print(f"{row['name']}\t{row['status']}\tadded {row['created_at']}\t{since}")
         return 0
-    finally:
-        await database.dispose()
 
 
 def main(argv: list[str]) -> int:

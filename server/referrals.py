@@ -191,16 +191,9 @@ def _referral(args: argparse.Namespace) -> Referral:
 
 
 async def _run(settings: Settings, args: argparse.Namespace) -> int:
-    from .db import Database, create_engine
-    from .migrate import upgrade
+    from .migrate import migrated
 
-    engine = create_engine(settings.database_url)
-    try:
-        await upgrade(engine)
-    finally:
-        await engine.dispose()
-    database = Database(settings.database_url)
-    try:
+    async with migrated(settings.database_url) as database:
         store = ReferralStore(database)
         await store.start()
         if args.action in ("add", "rotate"):
@@ -219,8 +212,6 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
                 f"{r['code']}\t{r['status']}\t{r['name_en']}\t{r['phone']}\t{r['language']}" for r in listed)
                 or "No referral codes yet: `python -m server referrals add CODE ...` adds one.")
         return 0
-    finally:
-        await database.dispose()
 
 
 def main(argv: list[str]) -> int:
