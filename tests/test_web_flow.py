@@ -39,6 +39,7 @@ from PIL import Image
 from playwright.sync_api import Browser, BrowserContext, Page, Route
 
 from server import i18n
+from server_client import run_cli
 from server_harness import LiveServer
 from web_harness import CORPUS, Recorder, click_when_present, sqlite_web_server
 
@@ -63,6 +64,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     root = tmp_path_factory.mktemp("flow-server")
     with sqlite_web_server(root, env={"KALKAN_RATE_LIMIT_PER_MINUTE": "0"}) as live:
         live.db_path = root / "kalkan.db"
+        # TKDF's referral code, so that a case opened from its link keeps it (unknown codes are not kept).
+        added = run_cli(live.database_url, live.data_dir, "referrals", "add", "tkdf", "--name-tr", "TKDF",
+                        "--name-en", "TKDF", "--phone", "+902126569696")
+        assert added.returncode == 0, added.stderr
         yield live
 
 
