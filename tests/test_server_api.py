@@ -130,13 +130,19 @@ async def test_case_lifecycle_has_the_documented_json_shapes(any_client: httpx.A
     assert await snapshot(database_url) == tables
 
 
-async def test_language_and_ref_are_optional_and_kept(client: httpx.AsyncClient, database_url: str) -> None:
+async def test_language_and_ref_are_optional_and_kept(client: httpx.AsyncClient, database_url: str,
+                                                      tmp_path: Path) -> None:
+    added = await asyncio.to_thread(run_cli, database_url, tmp_path / "data", "referrals", "add", "tkdf",
+                                    "--name-tr", "TKDF", "--name-en", "TKDF", "--phone", "+902126569696")
+    assert added.returncode == 0, added.stderr
     plain = await create_case(client, [md5(1)])
     english = await create_case(client, [md5(2)], language="en", ref="tkdf")
+    unknown = await create_case(client, [md5(3)], ref="nobody")  # only known codes are kept
     assert (await status(client, plain)).json()["language"] == "tr"
     assert (await status(client, english)).json()["language"] == "en"
     rows = await query(database_url, "SELECT case_number, language, ref FROM cases ORDER BY id")
-    assert rows == [(plain["case_number"], "tr", None), (english["case_number"], "en", "tkdf")]
+    assert rows == [(plain["case_number"], "tr", None), (english["case_number"], "en", "tkdf"),
+                    (unknown["case_number"], "tr", None)]
 
 
 async def test_vpdq_hashes_are_accepted_in_their_canonical_form(client: httpx.AsyncClient) -> None:
