@@ -28,8 +28,8 @@ from . import codes, exchange, outcomes, referrals
 from .config import IDEMPOTENCY_REPLAY_SECONDS, MAX_HASHES_PER_CASE, MAX_PIN_FAILURES, Settings
 from .db import Database
 from .errors import Conflict, InvalidField, Locked, WrongCredentials
-from .models import case_hashes, cases, idempotency, pin_attempts, server_secret, value_key
-from .security import PinHasher, keyed
+from .models import case_hashes, cases, idempotency, pin_attempts, value_key
+from .security import PinHasher, keyed, load_secret
 from .validation import CreateCase, Credentials, HashInput
 
 ACTIVE, WITHDRAWN = "active", "withdrawn"
@@ -85,7 +85,7 @@ class CaseStore:
         self._creations = database.group_commit(self._insert_cases)
 
     async def start(self) -> None:
-        self._secret = await self.db.read(lambda conn: conn.execute(select(server_secret.c.secret)).scalar_one())
+        self._secret = await load_secret(self.db)
 
     # -- creating ---------------------------------------------------------------------------
 

@@ -29,8 +29,8 @@ from sqlalchemy.engine import Connection
 from .config import Settings
 from .errors import ApiError
 from . import exchange
-from .models import exchange_records, partner_feedback, partner_keys, partners, server_secret
-from .security import keyed
+from .models import exchange_records, partner_feedback, partner_keys, partners
+from .security import keyed, load_secret
 
 ENDPOINTS = ("FetchHashes", "SubmitFeedback", "SubmitHashes")
 SUBSCRIPTION = "subscription"
@@ -91,7 +91,7 @@ class PartnerStore:
         self._secret = b""
 
     async def start(self) -> None:
-        self._secret = await self.db.read(lambda conn: conn.execute(select(server_secret.c.secret)).scalar_one())
+        self._secret = await load_secret(self.db)
 
     @property
     def secret(self) -> bytes:

@@ -24,8 +24,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection
 
 from .config import Settings
-from .models import cases, referrals, server_secret
-from .security import keyed
+from .models import cases, referrals
+from .security import keyed, load_secret
 from .validation import REF
 
 FEWER_THAN = 3  # weekly counts below this are shown as "fewer than 3": a single case stays unseen
@@ -84,7 +84,7 @@ class ReferralStore:
         self._secret = b""
 
     async def start(self) -> None:
-        self._secret = await self.db.read(lambda conn: conn.execute(select(server_secret.c.secret)).scalar_one())
+        self._secret = await load_secret(self.db)
 
     def _key_hash(self, key: str) -> bytes:
         return keyed(self._secret, "referral-key", key)

@@ -6,11 +6,15 @@ import asyncio
 import hashlib
 import hmac
 from functools import partial
+from typing import Any
 
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from sqlalchemy import select
+
 from .config import Settings
+from .models import server_secret
 
 
 class PinHasher:
@@ -37,6 +41,12 @@ class PinHasher:
             return self._hasher.verify(pin_hash, pin)
         except (VerificationError, InvalidHashError):
             return False
+
+
+async def load_secret(database: Any) -> bytes:
+    """The server's own random secret (one row, shared by every worker and host), which keyed
+    hashes are made with. `database` is a server.db.Database."""
+    return bytes(await database.read(lambda conn: conn.execute(select(server_secret.c.secret)).scalar_one()))
 
 
 def keyed(secret: bytes, purpose: str, value: str) -> bytes:
