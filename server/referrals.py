@@ -89,7 +89,6 @@ class ReferralStore:
     def _key_hash(self, key: str) -> bytes:
         return keyed(self._secret, "referral-key", key)
 
-
     async def find(self, code: str) -> Referral | None:
         row = await self.db.read(lambda conn: conn.execute(
             select(referrals).where(referrals.c.code == code, referrals.c.status == "active")).first())
